@@ -1,0 +1,230 @@
+/**
+ * The one table of command codes (STYLE habit 4). PURE.
+ *
+ * Code ranges:
+ *   0x01-0x5F  requests from the client; the server answers each with exactly one
+ *              frame carrying the same reqId: the reply (code | 0x80) or ERROR.
+ *   0x60-0x7E  pushes from the server (reqId 0), unsolicited events.
+ *   0x7F       ERROR, the reply to a failed request (or reqId 0 for a connection error).
+ *   0x81-0xDF  replies: request code | 0x80.
+ * docs/PROTOCOL.md lists the same table; test/unit/protocol/docs-sync.test.ts keeps them equal.
+ */
+import type { Schema } from './codec.js';
+
+export const PROTOCOL_VERSION = 1;
+export const REPLY_BIT = 0x80;
+export const ERROR_CODE = 0x7f;
+
+// ---- shared payload shapes -------------------------------------------------------
+
+/** A user as others see it. */
+export const USER: Schema = [
+  ['name', 'str'],
+  ['displayName', 'str'],
+  ['online', 'bool'],
+];
+
+/** The caller's own account. */
+export const PROFILE: Schema = [
+  ['name', 'str'],
+  ['displayName', 'str'],
+  ['age', { opt: 'u32' }],
+  ['gender', { opt: 'str' }],
+  ['admin', 'bool'],
+  ['createdTs', 'u64'],
+];
+
+export const MEMBER: Schema = [
+  ['name', 'str'],
+  ['role', 'str'], // 'owner' | 'admin' | 'member'
+  ['online', 'bool'],
+];
+
+export const GROUP: Schema = [
+  ['name', 'str'],
+  ['private', 'bool'],
+  ['owner', 'str'],
+  ['memberCount', 'u32'],
+  ['joined', 'bool'], // the caller is a member
+  ['members', { opt: { list: { struct: MEMBER } } }], // only when asked for
+];
+
+/** Message kinds: 0 group, 1 direct, 2 broadcast to everyone connected. */
+export const MESSAGE_KIND = { GROUP: 0, DIRECT: 1, ALL: 2 } as const;
+export type MessageKind = (typeof MESSAGE_KIND)[keyof typeof MESSAGE_KIND];
+
+export const MESSAGE: Schema = [
+  ['seq', 'u64'], // operation sequence that stored it
+  ['kind', 'u8'],
+  ['from', 'str'],
+  ['group', { opt: 'str' }], // kind GROUP
+  ['to', { opt: 'str' }], // kind DIRECT
+  ['text', 'str'],
+  ['ts', 'u64'], // milliseconds since the epoch, set by the server
+];
+
+const EMPTY: Schema = [];
+
+// ---- the table ---------------------------------------------------------------------
+
+export interface CommandSpec {
+  readonly code: number;
+  readonly name: string;
+  /** What the request does, for docs/PROTOCOL.md. */
+  readonly doc: string;
+  readonly request: Schema;
+  /** Reply payload schema (requests only). */
+  readonly reply?: Schema;
+  /** Usable before login (STYLE habit 3: dispatch enforces session state). */
+  readonly beforeAuth?: boolean;
+}
+
+export const COMMANDS = {
+  HELLO: {
+    code: 0x01, name: 'HELLO', beforeAuth: true,
+    doc: 'First frame on a connection: agree on the protocol version. Any other request before HELLO is refused.',
+    request: [['version', 'u32'], ['client', 'str']],
+    reply: [['version', 'u32'], ['server', 'str'], ['role', 'str'], ['registration', 'bool'],
+      ['maxFrame', 'u32'], ['maxText', 'u32'], ['pingMs', 'u32']],
+  },
+  REGISTER: {
+    code: 0x02, name: 'REGISTER', beforeAuth: true,
+    doc: 'Create an account with its first-login profile and log in; returns a session token.',
+    request: [['name', 'str'], ['password', 'str'], ['displayName', { opt: 'str' }],
+      ['age', { opt: 'u32' }], ['gender', { opt: 'str' }], ['device', { opt: 'str' }]],
+    reply: [['token', 'str'], ['profile', { struct: PROFILE }]],
+  },
+  LOGIN: {
+    code: 0x03, name: 'LOGIN', beforeAuth: true,
+    doc: 'Log in with a password (creates a session token) or with a token from an earlier login.',
+    request: [['name', 'str'], ['password', { opt: 'str' }], ['token', { opt: 'str' }], ['device', { opt: 'str' }]],
+    reply: [['token', 'str'], ['profile', { struct: PROFILE }]],
+  },
+  LOGOUT: {
+    code: 0x04, name: 'LOGOUT',
+    doc: 'Revoke the session token used by this connection.',
+    request: EMPTY, reply: EMPTY,
+  },
+  WHOAMI: {
+    code: 0x05, name: 'WHOAMI',
+    doc: 'The caller\'s profile.',
+    request: EMPTY, reply: [['profile', { struct: PROFILE }]],
+  },
+  PASSWD: {
+    code: 0x06, name: 'PASSWD',
+    doc: 'Change the password; other sessions of the account are revoked.',
+    request: [['oldPassword', 'str'], ['newPassword', 'str']], reply: EMPTY,
+  },
+  RENAME: {
+    code: 0x07, name: 'RENAME',
+    doc: 'Change the display name; CONFLICT when another account uses it.',
+    request: [['displayName', 'str']], reply: [['profile', { struct: PROFILE }]],
+  },
+  PING: {
+    code: 0x08, name: 'PING', beforeAuth: true,
+    doc: 'Keepalive; also the answer to a server PING push.',
+    request: EMPTY, reply: EMPTY,
+  },
+  BYE: {
+    code: 0x09, name: 'BYE', beforeAuth: true,
+    doc: 'Clean goodbye: the server replies, then closes; others see the user leave.',
+    request: EMPTY, reply: EMPTY,
+  },
+  LISTEN: {
+    code: 0x0a, name: 'LISTEN',
+    doc: 'Start (or stop) receiving MESSAGE pushes for everything addressed to the user.',
+    request: [['on', 'bool']], reply: EMPTY,
+  },
+  GROUPS: {
+    code: 0x10, name: 'GROUPS',
+    doc: 'List public groups and the private groups the caller belongs to or is invited to.',
+    request: [['members', 'bool']], reply: [['groups', { list: { struct: GROUP } }]],
+  },
+  GROUP_CREATE: {
+    code: 0x11, name: 'GROUP_CREATE',
+    doc: 'Create a group; the caller becomes its owner.',
+    request: [['group', 'str'], ['private', 'bool']], reply: [['group', { struct: GROUP }]],
+  },
+  GROUP_JOIN: {
+    code: 0x12, name: 'GROUP_JOIN',
+    doc: 'Join a public group, or a private one after an invite.',
+    request: [['group', 'str']], reply: [['group', { struct: GROUP }]],
+  },
+  GROUP_LEAVE: {
+    code: 0x13, name: 'GROUP_LEAVE',
+    doc: 'Leave a group. The owner must delete the group instead.',
+    request: [['group', 'str']], reply: EMPTY,
+  },
+  GROUP_INVITE: {
+    code: 0x14, name: 'GROUP_INVITE',
+    doc: 'Owner/admin: invite a user (needed to join a private group).',
+    request: [['group', 'str'], ['user', 'str']], reply: EMPTY,
+  },
+  GROUP_KICK: {
+    code: 0x15, name: 'GROUP_KICK',
+    doc: 'Owner/admin: remove a member (and any invite). Admins cannot kick the owner or other admins.',
+    request: [['group', 'str'], ['user', 'str']], reply: EMPTY,
+  },
+  GROUP_DELETE: {
+    code: 0x16, name: 'GROUP_DELETE',
+    doc: 'Owner/admin: delete the group.',
+    request: [['group', 'str']], reply: EMPTY,
+  },
+  GROUP_ROLE: {
+    code: 0x17, name: 'GROUP_ROLE',
+    doc: 'Owner: make a member an admin or a plain member again.',
+    request: [['group', 'str'], ['user', 'str'], ['role', 'str']], reply: EMPTY,
+  },
+  USERS: {
+    code: 0x20, name: 'USERS',
+    doc: 'Connected users, or every account with all=true.',
+    request: [['all', 'bool']], reply: [['users', { list: { struct: USER } }]],
+  },
+  SEND: {
+    code: 0x30, name: 'SEND',
+    doc: 'Store a message (group, direct or broadcast) and deliver it live. idKey makes a retry idempotent per sender.',
+    request: [['kind', 'u8'], ['target', 'str'], ['text', 'str'], ['idKey', { opt: 'str' }]],
+    reply: [['message', { struct: MESSAGE }], ['duplicate', 'bool']],
+  },
+  // ---- pushes ----
+  MESSAGE: {
+    code: 0x60, name: 'MESSAGE',
+    doc: 'Push: a stored message addressed to the user (after LISTEN).',
+    request: [['message', { struct: MESSAGE }]],
+  },
+  PING_PUSH: {
+    code: 0x61, name: 'PING_PUSH',
+    doc: 'Push: the server checks the client is alive; answer with PING within the ping interval.',
+    request: EMPTY,
+  },
+  PRESENCE: {
+    code: 0x62, name: 'PRESENCE',
+    doc: 'Push: a user who shares a group with you came online or went away.',
+    request: [['user', 'str'], ['online', 'bool']],
+  },
+  GROUP_EVENT: {
+    code: 0x63, name: 'GROUP_EVENT',
+    doc: 'Push: membership change in one of your groups (join, leave, kick, invite, delete, role).',
+    request: [['group', 'str'], ['event', 'str'], ['user', 'str'], ['actor', 'str']],
+  },
+  GOODBYE: {
+    code: 0x64, name: 'GOODBYE',
+    doc: 'Push: the server is going away (shutdown) or is closing this connection; reason says why.',
+    request: [['reason', 'str']],
+  },
+  ERROR: {
+    code: ERROR_CODE, name: 'ERROR',
+    doc: 'Reply to a failed request (same reqId), or a connection error (reqId 0). code is a wire error code.',
+    request: [['code', 'u16'], ['name', 'str'], ['message', 'str']],
+  },
+} as const satisfies Record<string, CommandSpec>;
+
+export type CommandName = keyof typeof COMMANDS;
+
+export const COMMAND_BY_CODE = new Map<number, CommandSpec>(
+  Object.values(COMMANDS).map((c) => [c.code, c as CommandSpec]),
+);
+
+export function isPushCode(code: number): boolean {
+  return code >= 0x60 && code <= 0x7e;
+}
