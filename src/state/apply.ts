@@ -1,0 +1,161 @@
+/**
+ * apply(state, op): the only code that changes State (see types.ts).
+ *
+ * Contract: deterministic — the same ops in the same order always give the same
+ * state; it reads nothing but its arguments (no clock, no randomness, no I/O) and
+ * mutates only the state it is given, which it returns. It mutates in place because
+ * copying a state of a million messages per op is not an option.
+ *
+ * Ops are validated by their producer (server handlers) against the current state
+ * before they are applied; apply() re-checks the invariants it relies on and throws
+ * ApplyError when an op cannot follow the state (a bug, or a journal that does not
+ * belong to this state). It checks before it changes anything, so a throwing apply
+ * leaves the state untouched.
+ */
+import {
+  directKey, idempotencyKey,
+  type GroupRecord, type Op, type State, type StoredMessage, type UserRecord,
+} from './types.js';
+
+export class ApplyError extends Error {
+  constructor(readonly op: Op, reason: string) {
+    super(`op ${op.seq} (${op.type}) cannot be applied: ${reason}`);
+    this.name = 'ApplyError';
+  }
+}
+
+function user(state: State, op: Op, name: string): UserRecord {
+  const u = state.users.get(name);
+  if (!u) throw new ApplyError(op, `no user "${name}"`);
+  return u;
+}
+
+function group(state: State, op: Op, name: string): GroupRecord {
+  const g = state.groups.get(name);
+  if (!g) throw new ApplyError(op, `no group "${name}"`);
+  return g;
+}
+
+function check(cond: boolean, op: Op, reason: string): void {
+  if (!cond) throw new ApplyError(op, reason);
+}
+
+export function apply(state: State, op: Op): State {
+  check(op.seq === state.seq + 1, op, `expected seq ${state.seq + 1}`);
+  switch (op.type) {
+    case 'user.create': {
+      check(!state.users.has(op.name), op, `user "${op.name}" exists`);
+      check(!state.displayNames.has(op.displayName), op, `display name "${op.displayName}" taken`);
+      state.users.set(op.name, {
+        name: op.name, displayName: op.displayName, passwordHash: op.passwordHash,
+        age: op.age, gender: op.gender, admin: op.admin, createdTs: op.ts, sessions: new Map(),
+      });
+      state.displayNames.set(op.displayName, op.name);
+      break;
+    }
+    case 'user.passwd': {
+      const u = user(state, op, op.name);
+      u.passwordHash = op.passwordHash;
+      u.sessions.clear(); // a new password ends every remembered login
+      break;
+    }
+    case 'user.rename': {
+      const u = user(state, op, op.name);
+      const holder = state.displayNames.get(op.displayName);
+      check(holder === undefined || holder === op.name, op, `display name "${op.displayName}" taken`);
+      state.displayNames.delete(u.displayName);
+      u.displayName = op.displayName;
+      state.displayNames.set(op.displayName, op.name);
+      break;
+    }
+    case 'session.create':
+      user(state, op, op.name).sessions.set(op.tokenHash, { device: op.device, createdTs: op.ts });
+      break;
+    case 'session.revoke':
+      user(state, op, op.name).sessions.delete(op.tokenHash);
+      break;
+    case 'group.create': {
+      check(!state.groups.has(op.group), op, `group "${op.group}" exists`);
+      user(state, op, op.owner);
+      state.groups.set(op.group, {
+        name: op.group, private: op.private, owner: op.owner, createdTs: op.ts,
+        members: new Map([[op.owner, 'owner']]), invited: new Set(),
+      });
+      state.groupMessages.set(op.group, []);
+      break;
+    }
+    case 'group.join': {
+      const g = group(state, op, op.group);
+      user(state, op, op.user);
+      check(!g.members.has(op.user), op, `"${op.user}" already a member`);
+      g.invited.delete(op.user);
+      g.members.set(op.user, 'member');
+      break;
+    }
+    case 'group.leave': {
+      const g = group(state, op, op.group);
+      const role = g.members.get(op.user);
+      check(role !== undefined && role !== 'owner', op, `"${op.user}" cannot leave`);
+      g.members.delete(op.user);
+      break;
+    }
+    case 'group.invite': {
+      const g = group(state, op, op.group);
+      user(state, op, op.user);
+      check(!g.members.has(op.user), op, `"${op.user}" already a member`);
+      g.invited.add(op.user);
+      break;
+    }
+    case 'group.kick': {
+      const g = group(state, op, op.group);
+      check(g.members.get(op.user) !== 'owner', op, 'the owner cannot be kicked');
+      g.members.delete(op.user);
+      g.invited.delete(op.user);
+      break;
+    }
+    case 'group.delete':
+      group(state, op, op.group);
+      state.groups.delete(op.group);
+      state.groupMessages.delete(op.group);
+      break;
+    case 'group.role': {
+      const g = group(state, op, op.group);
+      const role = g.members.get(op.user);
+      check(role !== undefined && role !== 'owner', op, `"${op.user}" is not a non-owner member`);
+      g.members.set(op.user, op.role);
+      break;
+    }
+    case 'message.send':
+      applyMessage(state, op);
+      break;
+    default: {
+      const unknown: never = op;
+      throw new ApplyError(unknown as Op, 'unknown op type');
+    }
+  }
+  state.seq = op.seq;
+  return state;
+}
+
+function applyMessage(state: State, op: Extract<Op, { type: 'message.send' }>): void {
+  user(state, op, op.from);
+  const key = op.idKey === undefined ? undefined : idempotencyKey(op.from, op.idKey);
+  check(key === undefined || !state.idempotency.has(key), op, `idempotency key "${op.idKey}" reused`);
+  const msg: StoredMessage = { seq: op.seq, kind: op.kind, from: op.from, text: op.text, ts: op.ts };
+  if (op.kind === 0) {
+    const list = state.groupMessages.get(op.group ?? '');
+    check(list !== undefined, op, `no group "${op.group}"`);
+    msg.group = op.group;
+    list!.push(msg);
+  } else if (op.kind === 1) {
+    user(state, op, op.to ?? '');
+    msg.to = op.to;
+    const k = directKey(op.from, op.to!);
+    const list = state.directMessages.get(k);
+    if (list) list.push(msg);
+    else state.directMessages.set(k, [msg]);
+  } else {
+    state.broadcasts.push(msg);
+  }
+  if (key !== undefined) state.idempotency.set(key, msg);
+}

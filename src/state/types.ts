@@ -1,0 +1,113 @@
+/**
+ * The canonical state and the operations that change it. PURE data, no I/O.
+ *
+ * Every change of state is an Op. The server (from a client request) or a replica
+ * (from the primary's journal) builds an Op, and apply() in apply.ts is the only
+ * code that mutates State. State is therefore a function of the sequence of Ops.
+ */
+
+export type Role = 'owner' | 'admin' | 'member';
+
+/** Fields every op carries; set by the server when the op is created. */
+export interface OpBase {
+  /** Strictly increasing, no gaps: 1, 2, 3, … */
+  seq: number;
+  /** Server clock in ms since the epoch when the op was created. */
+  ts: number;
+}
+
+export type OpData =
+  | { type: 'user.create'; name: string; passwordHash: string; displayName: string; age?: number; gender?: string; admin: boolean }
+  | { type: 'user.passwd'; name: string; passwordHash: string }
+  | { type: 'user.rename'; name: string; displayName: string }
+  | { type: 'session.create'; name: string; tokenHash: string; device: string }
+  | { type: 'session.revoke'; name: string; tokenHash: string }
+  | { type: 'group.create'; group: string; owner: string; private: boolean }
+  | { type: 'group.join'; group: string; user: string }
+  | { type: 'group.leave'; group: string; user: string }
+  | { type: 'group.invite'; group: string; user: string; by: string }
+  | { type: 'group.kick'; group: string; user: string; by: string }
+  | { type: 'group.delete'; group: string; by: string }
+  | { type: 'group.role'; group: string; user: string; role: 'admin' | 'member' }
+  | { type: 'message.send'; kind: 0 | 1 | 2; from: string; group?: string; to?: string; text: string; idKey?: string };
+
+export type OpType = OpData['type'];
+export type Op = OpBase & OpData;
+
+export interface Session {
+  device: string;
+  createdTs: number;
+}
+
+export interface UserRecord {
+  name: string;
+  displayName: string;
+  /** "scrypt$N$r$p$saltB64$hashB64" (auth.ts). Never logged, never sent. */
+  passwordHash: string;
+  age?: number;
+  gender?: string;
+  admin: boolean;
+  createdTs: number;
+  /** sha256(token) hex → session. The token itself is never stored. */
+  sessions: Map<string, Session>;
+}
+
+export interface GroupRecord {
+  name: string;
+  private: boolean;
+  owner: string;
+  createdTs: number;
+  /** user → role; the owner is in here with role 'owner'. Insertion order = join order. */
+  members: Map<string, Role>;
+  /** Users invited and not yet joined. */
+  invited: Set<string>;
+}
+
+export interface StoredMessage {
+  seq: number;
+  kind: 0 | 1 | 2;
+  from: string;
+  group?: string;
+  to?: string;
+  text: string;
+  ts: number;
+}
+
+export interface State {
+  /** Seq of the last op applied; 0 for an empty journal. */
+  seq: number;
+  users: Map<string, UserRecord>;
+  /** displayName → user name, for the uniqueness rule of `chat rename`. */
+  displayNames: Map<string, string>;
+  groups: Map<string, GroupRecord>;
+  /** Group messages in seq order, per group. */
+  groupMessages: Map<string, StoredMessage[]>;
+  /** Direct messages in seq order, per unordered pair (directKey). */
+  directMessages: Map<string, StoredMessage[]>;
+  /** Broadcasts (`chat send --all`) in seq order. */
+  broadcasts: StoredMessage[];
+  /** `${from}\n${idKey}` → the message first stored with that key (SPEC §4 --id). */
+  idempotency: Map<string, StoredMessage>;
+}
+
+export function createState(): State {
+  return {
+    seq: 0,
+    users: new Map(),
+    displayNames: new Map(),
+    groups: new Map(),
+    groupMessages: new Map(),
+    directMessages: new Map(),
+    broadcasts: [],
+    idempotency: new Map(),
+  };
+}
+
+/** Key of the direct-message thread between two users, independent of order. */
+export function directKey(a: string, b: string): string {
+  return a < b ? `${a}\n${b}` : `${b}\n${a}`;
+}
+
+export function idempotencyKey(from: string, idKey: string): string {
+  return `${from}\n${idKey}`;
+}
