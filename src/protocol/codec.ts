@@ -24,7 +24,9 @@ export type Schema = ReadonlyArray<readonly [name: string, type: FieldType]>;
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type Payload = Record<string, any>;
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM: a leading U+FEFF is string content, not a byte-order mark; without it the
+// decoder silently strips it and '\uFEFFx' does not survive a round trip.
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 function fail(what: string): never {
   throw new ChatError('CHAT_ERR_PROTOCOL', `malformed payload: ${what}`);
