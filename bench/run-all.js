@@ -1,0 +1,92 @@
+#!/usr/bin/env node
+/**
+ * `npm run bench`: every benchmark in sequence, each in its own process, then one
+ * markdown table on stdout and the raw figures in bench/results/latest.json (plus
+ * the table in bench/results/latest.md). docs/PERFORMANCE.md quotes these files.
+ *
+ *   node bench/run-all.js [--quick] [--only fanout,send-startup]
+ *
+ * --quick: fewer runs per figure and a shorter paced phase (about a minute in all);
+ * the full run takes a few minutes on 2 cores.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { fmtMs, fmtRate, machine, parseFlags } from './lib/stats.js';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const ROOT = join(HERE, '..');
+const flags = parseFlags(process.argv.slice(2));
+const QUICK = Boolean(flags.quick);
+const BENCHES = [
+  { id: 'fanout', script: 'bench/fanout.js', nodeArgs: ['--expose-gc'], timeoutMs: 240_000 },
+  { id: 'send-startup', script: 'bench/send-startup.js', nodeArgs: [], timeoutMs: 120_000 },
+];
+const only = flags.only ? String(flags.only).split(',') : BENCHES.map((b) => b.id);
+
+const tmp = join(ROOT, '.bench-tmp', `run-all-${process.pid}`);
+mkdirSync(tmp, { recursive: true });
+const started = Date.now();
+const results = { date: new Date().toISOString(), machine: machine(), quick: QUICK, command: `npm run bench${QUICK ? ' -- --quick' : ''}`, benches: {} };
+
+for (const b of BENCHES.filter((x) => only.includes(x.id))) {
+  const out = join(tmp, `${b.id}.json`);
+  const args = [...b.nodeArgs, b.script, '--out', out, ...(QUICK ? ['--quick'] : [])];
+  console.error(`[run-all] node ${args.join(' ')}`);
+  const t0 = Date.now();
+  const r = spawnSync(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'], timeout: b.timeoutMs });
+  let data;
+  try { data = JSON.parse(readFileSync(out, 'utf8')); } catch { data = undefined; }
+  results.benches[b.id] = data ?? { error: `exited ${r.status ?? r.signal}${r.error ? ` (${r.error.message})` : ''}` };
+  results.benches[b.id].wallSeconds = (Date.now() - t0) / 1000;
+}
+rmSync(tmp, { recursive: true, force: true });
+results.wallSeconds = (Date.now() - started) / 1000;
+
+const table = render(results);
+mkdirSync(join(HERE, 'results'), { recursive: true });
+writeFileSync(join(HERE, 'results', 'latest.json'), `${JSON.stringify(results, null, 2)}\n`);
+writeFileSync(join(HERE, 'results', 'latest.md'), `${table}\n`);
+process.stdout.write(`${table}\n`);
+
+function ratio(a, b) {
+  return Number.isFinite(a) && Number.isFinite(b) && b !== 0 ? `${(a / b).toFixed(2)}×` : 'n/a';
+}
+
+function render(res) {
+  const m = res.machine;
+  const lines = [
+    `Run ${res.date} (${res.command}, ${res.wallSeconds.toFixed(0)} s), ${m.nproc} cores (${m.cpu}), Node ${m.node}, Linux ${m.kernel}, load ${m.loadavg}`,
+    '',
+    '| figure | ours (median) | baseline (median) | ours / baseline | SPEC §9 target | detail |',
+    '|---|---|---|---|---|---|',
+  ];
+  const f = res.benches.fanout;
+  if (f?.scenarios) {
+    for (const p of Object.values(f.pipe ?? {})) {
+      lines.push(`| raw node:net pipe, ${p.conns} conn(s), ${p.frameBytes} B frames | — | ${fmtRate(p.rate)} frames/s | — | (ceiling) | ${p.mbps.toFixed(0)} MB/s |`);
+    }
+    for (const sc of Object.values(f.scenarios)) {
+      const o = sc.targets.ours;
+      const n = sc.targets.naive;
+      const errs = [...(o?.errors ?? []), ...(n?.errors ?? [])];
+      const err = errs.length ? `; ${errs.length} failed run(s): ${errs[0]}` : '';
+      if (sc.rate) {
+        lines.push(`| ${sc.what}: p99 latency | ${o ? fmtMs(o.p99) : 'not measured'} | ${n ? fmtMs(n.p99) : 'n/a'} (naive relay) | ${ratio(o?.p99, n?.p99)} | ${sc.target} | p50 ${o ? fmtMs(o.p50) : 'n/a'} vs ${n ? fmtMs(n.p50) : 'n/a'}; server CPU ${o ? `${(o.serverCpu * 100).toFixed(0)}%` : 'n/a'}${err} |`);
+      } else {
+        lines.push(`| ${sc.what} | ${o ? `${fmtRate(o.rate)} deliveries/s` : 'not measured'} | ${n ? `${fmtRate(n.rate)}/s` : 'n/a'} (naive relay) | ${ratio(o?.rate, n?.rate)} | ${sc.target} | p50/p99 ${o ? `${fmtMs(o.p50)} / ${fmtMs(o.p99)}` : 'n/a'} (naive ${n ? `${fmtMs(n.p50)} / ${fmtMs(n.p99)}` : 'n/a'}); server CPU ${o ? `${(o.serverCpu * 100).toFixed(0)}%` : 'n/a'}${err} |`);
+      }
+    }
+    for (const note of f.notes ?? []) lines.push(`| fan-out | ${note} | | | | |`);
+  } else if (f) {
+    lines.push(`| fan-out | failed: ${f.error} | | | | |`);
+  }
+  const s = res.benches['send-startup'];
+  if (s?.send) {
+    lines.push(`| \`chat send\` one-shot wall time | ${s.send.median.toFixed(1)} ms | ${s.nodeE0.median.toFixed(1)} ms (\`node -e 0\`) | ${ratio(s.send.median, s.nodeE0.median)} | ≤ 2× \`node -e 0\` | ${s.runs} runs each, token login |`);
+  } else if (s) {
+    lines.push(`| \`chat send\` one-shot wall time | ${s.error ?? s.notes?.join('; ') ?? 'not measured'} | | | ≤ 2× \`node -e 0\` | |`);
+  }
+  return lines.join('\n');
+}
