@@ -1,0 +1,68 @@
+/**
+ * `chat group <action>`: group administration (SPEC §4 Groups). promote/demote map to
+ * GROUP_ROLE, an extension beyond the SPEC (owner makes a member an admin and back).
+ */
+import type { Argv } from 'yargs';
+import { withCommonOptions } from '../options.js';
+import { defineCommand, runLazy, type AnyCommand } from './define.js';
+
+const load = () => import('../handlers/groups.js');
+
+function nameAndUser<T>(y: Argv<T>) {
+  return withCommonOptions(y)
+    .positional('name', { type: 'string', demandOption: true, describe: 'group name' })
+    .positional('user', { type: 'string', demandOption: true, describe: 'user name' });
+}
+
+const create = defineCommand({
+  command: 'create <name>',
+  describe: 'create a group; you become its owner',
+  builder: (y) => withCommonOptions(y)
+    .positional('name', { type: 'string', demandOption: true, describe: 'group name' })
+    .option('private', { type: 'boolean', describe: 'joinable only after an invite' }),
+  handler: (argv) => runLazy(async () => (await load()).groupCreate, argv),
+});
+
+const invite = defineCommand({
+  command: 'invite <name> <user>',
+  describe: 'invite a user (owner/admin)',
+  builder: nameAndUser,
+  handler: (argv) => runLazy(async () => (await load()).groupInvite, argv),
+});
+
+const kick = defineCommand({
+  command: 'kick <name> <user>',
+  describe: 'remove a member (owner/admin)',
+  builder: nameAndUser,
+  handler: (argv) => runLazy(async () => (await load()).groupKick, argv),
+});
+
+const remove = defineCommand({
+  command: 'delete <name>',
+  describe: 'delete the group (owner/admin)',
+  builder: (y) => withCommonOptions(y).positional('name', { type: 'string', demandOption: true, describe: 'group name' }),
+  handler: (argv) => runLazy(async () => (await load()).groupDelete, argv),
+});
+
+const promote = defineCommand({
+  command: 'promote <name> <user>',
+  describe: 'make a member an admin (owner)',
+  builder: nameAndUser,
+  handler: (argv) => runLazy(async () => (await load()).groupPromote, argv),
+});
+
+const demote = defineCommand({
+  command: 'demote <name> <user>',
+  describe: 'make an admin a plain member again (owner)',
+  builder: nameAndUser,
+  handler: (argv) => runLazy(async () => (await load()).groupDemote, argv),
+});
+
+export const GROUP_SUBCOMMANDS: AnyCommand[] = [create, invite, kick, remove, promote, demote];
+
+export const groupCommand = defineCommand({
+  command: 'group',
+  describe: 'create, invite, kick, delete, promote, demote',
+  builder: (y) => y.command(GROUP_SUBCOMMANDS).demandCommand(1, 'which group action? create, invite, kick, delete, promote or demote'),
+  handler: () => undefined,
+});

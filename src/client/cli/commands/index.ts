@@ -1,0 +1,37 @@
+/** The explicit list of `chat` subcommands, in help order (STYLE habit 9). */
+import { loginCommand } from './login.js';
+import { logoutCommand } from './logout.js';
+import { passwdCommand } from './passwd.js';
+import { registerCommand } from './register.js';
+import { renameCommand } from './rename.js';
+import { whoamiCommand } from './whoami.js';
+import type { AnyCommand } from './define.js';
+import { groupCommand, GROUP_SUBCOMMANDS } from './group.js';
+import { groupsCommand } from './groups.js';
+import { joinCommand } from './join.js';
+import { leaveCommand } from './leave.js';
+import { sendCommand } from './send.js';
+import { tailCommand } from './tail.js';
+import { usersCommand } from './users.js';
+import { waitCommand } from './wait.js';
+
+export const COMMANDS: AnyCommand[] = [
+  registerCommand, loginCommand, logoutCommand, whoamiCommand, passwdCommand, renameCommand,
+  groupsCommand, groupCommand, joinCommand, leaveCommand,
+  usersCommand,
+  sendCommand, tailCommand, waitCommand,
+];
+
+function firstWord(c: AnyCommand): string {
+  return String(c.command).split(' ')[0];
+}
+
+/** Subcommand names, in help order. */
+export const COMMAND_NAMES = COMMANDS.map(firstWord);
+export const GROUP_ACTIONS = GROUP_SUBCOMMANDS.map(firstWord);
+
+/** "group create" -> "group create <name>": the usage line of each (sub)command. */
+export const SIGNATURES: Readonly<Record<string, string>> = Object.fromEntries([
+  ...COMMANDS.map((c) => [firstWord(c), String(c.command)]),
+  ...GROUP_SUBCOMMANDS.map((c) => [`group ${firstWord(c)}`, `group ${String(c.command)}`]),
+]);

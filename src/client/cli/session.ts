@@ -1,0 +1,57 @@
+/**
+ * The life of a one-shot command: connect, log in, do the work, leave cleanly.
+ *
+ * Contract: whatever the work does (return or throw), an ephemeral session (made
+ * from a password for this command, see auth.ts) is logged out and the connection is
+ * closed with BYE, so the server sees a goodbye rather than a reset. Errors of the
+ * cleanup never hide the work's own result or error.
+ */
+import { logIn, type Session } from '../auth.js';
+import { ChatConnection } from '../connection.js';
+import { configDir, SessionStore } from '../session-store.js';
+import { connectOptions, type Settings } from './options.js';
+import { Output } from './output.js';
+
+export interface Ctx {
+  conn: ChatConnection;
+  session: Session;
+  settings: Settings;
+  out: Output;
+  store: SessionStore;
+}
+
+export function outputFor(settings: Settings): Output {
+  return new Output(settings.json, settings.quiet);
+}
+
+export function storeFor(settings: Settings): SessionStore {
+  return new SessionStore(configDir(settings.env));
+}
+
+export async function connect(settings: Settings, watchdog = false): Promise<ChatConnection> {
+  return ChatConnection.connect({ ...connectOptions(settings), watchdog });
+}
+
+/** Runs `work` on a connection that is not logged in (register, login). */
+export async function withConnection<T>(settings: Settings, work: (conn: ChatConnection) => Promise<T>): Promise<T> {
+  const conn = await connect(settings);
+  try {
+    return await work(conn);
+  } finally {
+    await conn.close();
+  }
+}
+
+/** Runs `work` logged in as the resolved user (auth.ts order). */
+export async function withSession<T>(settings: Settings, work: (ctx: Ctx) => Promise<T>,
+  opts: { preferToken?: boolean } = {}): Promise<T> {
+  const store = storeFor(settings);
+  return withConnection(settings, async (conn) => {
+    const session = await logIn(conn, settings.credentials, store, opts);
+    try {
+      return await work({ conn, session, settings, out: outputFor(settings), store });
+    } finally {
+      if (session.ephemeral && !conn.isClosed) await conn.request('LOGOUT').catch(() => undefined);
+    }
+  });
+}

@@ -1,0 +1,259 @@
+/**
+ * Client transport: one TCP (or TLS) connection to a chat server, speaking the frame
+ * protocol of src/protocol. Pure transport: no CLI, no credentials, no output.
+ *
+ * Contract:
+ *  - connect() retries refused/unreachable connects a few times with short backoff,
+ *    then fails with ChatError CHAT_ERR_NETWORK naming HOST:PORT; it resolves only
+ *    after the HELLO exchange succeeded.
+ *  - request() resolves with the reply payload or rejects with the ChatError the
+ *    server sent; requests pending when the connection is lost reject with
+ *    CHAT_ERR_NETWORK (or the server's connection-level ERROR, when it sent one).
+ *  - Pushes are emitted by command name: 'MESSAGE', 'PRESENCE', 'GROUP_EVENT',
+ *    'GOODBYE'. PING_PUSH is answered with PING here, never surfaced.
+ *  - 'close' is emitted once: with a ChatError when the connection was lost, with
+ *    nothing after close().
+ *  - close() is a clean goodbye (BYE, its reply, then FIN), never a reset.
+ */
+import { EventEmitter } from 'node:events';
+import net from 'node:net';
+import { ChatError } from '../common/errors.js';
+import { formatHostPort, type HostPort } from '../common/address.js';
+import type { Payload } from '../protocol/codec.js';
+import { PROTOCOL_VERSION, type CommandName } from '../protocol/commands.js';
+import { DEFAULT_MAX_FRAME, FrameDecoder } from '../protocol/frame.js';
+import { decodeFrame, encodeRequest, errorFromPayload } from '../protocol/messages.js';
+
+export const CLIENT_NAME = 'chat/0.1';
+
+export interface ConnectOptions extends HostPort {
+  tls?: boolean;
+  /** PEM of the CA that signed the server certificate (self-signed setups). */
+  ca?: string | Buffer;
+  /** Waits before the 2nd, 3rd, ... attempt; attempts = length + 1. */
+  retryDelaysMs?: readonly number[];
+  /** Per-attempt limit for an unanswered connect (a black-holed host). */
+  connectTimeoutMs?: number;
+  /**
+   * Long-lived listeners set this: the connection counts as lost when nothing has
+   * arrived for 3 ping intervals (the server pings idle clients, see PING_PUSH).
+   */
+  watchdog?: boolean;
+}
+
+export interface ConnectionEvents {
+  MESSAGE: [payload: Payload];
+  PRESENCE: [payload: Payload];
+  GROUP_EVENT: [payload: Payload];
+  GOODBYE: [payload: Payload];
+  close: [err?: ChatError];
+}
+
+interface Pending {
+  name: CommandName;
+  resolve: (payload: Payload) => void;
+  reject: (err: Error) => void;
+}
+
+const DEFAULT_RETRY_DELAYS = [100, 300] as const;
+/** Server frames may be bigger than what the server accepts from us (listings). */
+const INBOUND_MAX_FRAME = 16 * DEFAULT_MAX_FRAME;
+const SURFACED_PUSHES = new Set<string>(['MESSAGE', 'PRESENCE', 'GROUP_EVENT', 'GOODBYE']);
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Opens one socket; resolves once it is connected (and the TLS handshake is done). */
+async function openSocket(opts: ConnectOptions): Promise<net.Socket> {
+  const timeoutMs = opts.connectTimeoutMs ?? 5000;
+  const socket: net.Socket = opts.tls
+    ? (await import('node:tls')).connect({ host: opts.host, port: opts.port, ca: opts.ca, servername: net.isIP(opts.host) ? undefined : opts.host })
+    : net.connect({ host: opts.host, port: opts.port });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(Object.assign(new Error(`no answer within ${timeoutMs} ms`), { code: 'ETIMEDOUT' }));
+    }, timeoutMs);
+    socket.once(opts.tls ? 'secureConnect' : 'connect', () => {
+      clearTimeout(timer);
+      socket.removeAllListeners('error');
+      resolve(socket);
+    });
+    socket.once('error', (err) => {
+      clearTimeout(timer);
+      socket.destroy();
+      reject(err);
+    });
+  });
+}
+
+/** TLS verification failures will not go away by retrying. */
+function isTlsError(err: unknown): boolean {
+  const code = (err as { code?: string }).code ?? '';
+  return /CERT|SSL|TLS|SELF_SIGNED|HOSTNAME|ERR_SSL/.test(code);
+}
+
+export class ChatConnection extends EventEmitter<ConnectionEvents> {
+  /** The server's HELLO reply: version, server, role, registration, maxFrame, maxText, pingMs. */
+  hello: Payload = {};
+  readonly address: string;
+  private readonly decoder = new FrameDecoder(INBOUND_MAX_FRAME);
+  private readonly pending = new Map<number, Pending>();
+  private nextReqId = 1;
+  private ending = false;
+  private closed = false;
+  /** Why the server is closing on us (connection-level ERROR or GOODBYE), if it said. */
+  private serverReason: ChatError | undefined;
+
+  private constructor(private readonly socket: net.Socket, address: string) {
+    super();
+    this.address = address;
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('error', () => { /* 'close' follows and reports the loss */ });
+    socket.on('close', () => this.onClose());
+  }
+
+  /** Connects, retrying briefly, and performs HELLO. */
+  static async connect(opts: ConnectOptions): Promise<ChatConnection> {
+    const address = formatHostPort(opts);
+    const delays = opts.retryDelaysMs ?? DEFAULT_RETRY_DELAYS;
+    let socket: net.Socket | undefined;
+    let lastErr: unknown;
+    for (let attempt = 0; attempt <= delays.length && !socket; attempt++) {
+      if (attempt > 0) await sleep(delays[attempt - 1]);
+      try {
+        socket = await openSocket(opts);
+      } catch (err) {
+        lastErr = err;
+        if (isTlsError(err)) {
+          throw new ChatError('CHAT_ERR_NETWORK',
+            `TLS to ${address} failed: ${(err as Error).message} (for a self-signed server certificate pass --ca FILE / CHAT_CA)`, { cause: err });
+        }
+      }
+    }
+    if (!socket) {
+      throw new ChatError('CHAT_ERR_NETWORK',
+        `cannot reach chat server at ${address} (is chat-server running? check --server / CHAT_SERVER)`, { cause: lastErr });
+    }
+    const conn = new ChatConnection(socket, address);
+    try {
+      conn.hello = await conn.request('HELLO', { version: PROTOCOL_VERSION, client: CLIENT_NAME });
+    } catch (err) {
+      conn.socket.destroy();
+      throw err;
+    }
+    const pingMs = Number(conn.hello.pingMs) || 0;
+    if (opts.watchdog && pingMs > 0) {
+      socket.setTimeout(3 * pingMs, () => conn.lose(`no word from the server in ${Math.round((3 * pingMs) / 1000)} s`));
+    }
+    return conn;
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Sends one request; resolves with its reply payload (see the class contract). */
+  request(name: CommandName, payload: Payload = {}): Promise<Payload> {
+    if (this.closed || this.socket.destroyed) return Promise.reject(this.lostError());
+    const reqId = this.nextReqId;
+    this.nextReqId = reqId >= 0xffffffff ? 1 : reqId + 1;
+    let frame: Buffer;
+    try {
+      frame = encodeRequest(name, reqId, payload);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return new Promise((resolve, reject) => {
+      this.pending.set(reqId, { name, resolve, reject });
+      this.socket.write(frame);
+    });
+  }
+
+  /**
+   * Clean goodbye: BYE, wait (at most timeoutMs) for its reply, then end the socket
+   * and wait for it to close. Safe to call more than once.
+   */
+  async close(timeoutMs = 1000): Promise<void> {
+    if (this.closed) return;
+    if (!this.ending) {
+      const bye = this.request('BYE').catch(() => undefined);
+      this.ending = true;
+      await Promise.race([bye, sleep(timeoutMs)]);
+    }
+    if (this.closed) return;
+    const done = new Promise<void>((r) => this.socket.once('close', () => r()));
+    this.socket.end();
+    const timer = setTimeout(() => this.socket.destroy(), timeoutMs);
+    await done;
+    clearTimeout(timer);
+  }
+
+  private onData(chunk: Buffer): void {
+    let frames;
+    try {
+      frames = this.decoder.push(chunk);
+    } catch (err) {
+      this.lose(`the server sent a bad frame: ${(err as Error).message}`, err as ChatError);
+      return;
+    }
+    for (const frame of frames) {
+      let msg;
+      try {
+        msg = decodeFrame(frame);
+      } catch (err) {
+        // A frame we cannot read: if it answers a request, that request fails; an
+        // unknown push (newer server) is skipped - the stream itself is still in step.
+        const p = this.pending.get(frame.reqId);
+        if (p && frame.reqId !== 0) {
+          this.pending.delete(frame.reqId);
+          p.reject(err as Error);
+        }
+        continue;
+      }
+      if (msg.kind === 'push') this.onPush(msg.name, msg.payload);
+      else if (msg.reqId === 0 && msg.kind === 'error') this.serverReason = errorFromPayload(msg.payload);
+      else this.settle(msg.reqId, msg.kind, msg.name, msg.payload);
+    }
+  }
+
+  private settle(reqId: number, kind: string, name: CommandName, payload: Payload): void {
+    const p = this.pending.get(reqId);
+    if (!p) return; // a reply to nothing we asked: ignore rather than guess
+    this.pending.delete(reqId);
+    if (kind === 'error') p.reject(errorFromPayload(payload));
+    else if (kind === 'reply' && name === p.name) p.resolve(payload);
+    else p.reject(new ChatError('CHAT_ERR_PROTOCOL', `server answered ${p.name} with ${name} (${kind})`));
+  }
+
+  private onPush(name: CommandName, payload: Payload): void {
+    if (name === 'PING_PUSH') {
+      this.request('PING').catch(() => undefined);
+      return;
+    }
+    if (name === 'GOODBYE') {
+      this.serverReason = new ChatError('CHAT_ERR_NETWORK', `server at ${this.address} closed the connection: ${String(payload.reason)}`);
+    }
+    if (SURFACED_PUSHES.has(name)) this.emit(name as 'MESSAGE', payload);
+  }
+
+  /** Tears the connection down as lost; 'close' reports `err` or a network error. */
+  private lose(why: string, err?: ChatError): void {
+    this.serverReason ??= err ?? new ChatError('CHAT_ERR_NETWORK', `connection to ${this.address} lost: ${why}`);
+    this.socket.destroy();
+  }
+
+  private lostError(): ChatError {
+    return this.serverReason ?? new ChatError('CHAT_ERR_NETWORK',
+      this.ending ? `connection to ${this.address} closed` : `connection to ${this.address} lost`);
+  }
+
+  private onClose(): void {
+    if (this.closed) return;
+    this.closed = true;
+    const err = this.lostError();
+    for (const p of this.pending.values()) p.reject(err);
+    this.pending.clear();
+    this.emit('close', this.ending ? undefined : err);
+  }
+}
