@@ -6,7 +6,8 @@
  * meet the target. For the common, well-formed `chat send ...` this parses with
  * node:util parseArgs into the same argument shape the yargs `send` module produces.
  * Contract: it accepts a strict subset of what yargs accepts and returns undefined
- * for anything else (help, unknown or repeated flags, --no-*, camelCase spellings),
+ * for anything else (help, unknown or repeated flags, --no-*, camelCase spellings,
+ * bundled short flags),
  * so yargs stays the one authority for help and usage errors.
  * test/unit/client/fast.test.ts checks both parsers agree.
  */
@@ -31,6 +32,10 @@ const OPTIONS = {
 /** The parsed arguments of a plain `chat send`, or undefined to defer to yargs. */
 export function fastSendArgs(args: readonly string[]): SendArgs | undefined {
   if (args[0] !== 'send') return undefined;
+  const end = args.indexOf('--');
+  // `-gops`: parseArgs reads g=ops, yargs reads -g -o -p -s; leave such spellings to yargs.
+  // A lone '-' yargs drops (stdin is read instead); leave that to it as well.
+  if (args.slice(1, end < 0 ? undefined : end).some((a) => a === '-' || /^-[^-]./.test(a))) return undefined;
   let parsed;
   try {
     parsed = parseArgs({ args: args.slice(1), options: OPTIONS, allowPositionals: true, strict: true });
