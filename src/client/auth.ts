@@ -99,7 +99,7 @@ export async function loginWithPassword(conn: ChatConnection, user: string, pass
   } catch (err) {
     if (isChatError(err, 'CHAT_ERR_AUTH_FAILED')) {
       throw new ChatError('CHAT_ERR_AUTH_FAILED',
-        `cannot log in as ${user} at ${conn.address}: ${err.message} (check the user name and password)`, { cause: err });
+        `cannot log in as ${user} at ${conn.address}: ${err.message.replace(/^login failed: /, '')}`, { cause: err });
     }
     throw err;
   }

@@ -1,7 +1,8 @@
 /**
  * Next-step hints on server errors (SPEC §2: every error says what failed and what
- * to do). The server's message says what failed; the hint, added here by error code,
- * says what to run next. Messages that already carry a hint are left alone.
+ * to do). The server's message says what failed and usually what to do; where it
+ * does not, the hint added here by error code says what to run next. A message that
+ * already gives advice ("(see: ...)", "; choose ...", a `chat ...` command) is left alone.
  */
 import { ChatError, isChatError, type ErrorCode } from '../../common/errors.js';
 import type { Payload } from '../../protocol/codec.js';
@@ -12,7 +13,7 @@ export type Hints = Partial<Record<ErrorCode, string>>;
 export function withHint(err: unknown, hints: Hints): unknown {
   if (!isChatError(err)) return err;
   const hint = hints[err.code];
-  if (!hint || err.message.includes('(see:') || err.message.includes(hint)) return err;
+  if (!hint || /\(see:|; |\bchat(-server)? [a-z]/.test(err.message)) return err;
   return new ChatError(err.code, `${err.message} (${hint})`, { cause: err });
 }
 

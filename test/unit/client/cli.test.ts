@@ -129,6 +129,16 @@ describe('chat CLI against a fake server', () => {
     ]);
   });
 
+  it('group invite NAME USER acts as the logged-in user on USER (not --user)', async () => {
+    await runChat(['login', '--user', 'bob'], { ...env, CHAT_PASSWORD: 'pw-bob' });
+    const r = await runChat(['group', 'invite', 'secret', 'alice'], env);
+    expect(r).toMatchObject({ code: 0, stdout: 'invited alice to #secret\n' });
+    expect(server.groups.get('secret')!.invited.has('alice')).toBe(true);
+    const denied = await runChat(['group', 'invite', 'secret', 'carol', '--user', 'alice'], { ...env, CHAT_PASSWORD: 'pw-alice' });
+    expect(denied.code).toBe(5);
+    expect(denied.stderr).toBe('chat: only the owner or an admin of group "secret" can invite (see who the admins are: chat groups --members)\n');
+  });
+
   it('register stores the new session and remembers the user for later commands', async () => {
     const r = await runChat(['register', '--user', 'carol', '--display-name', 'Carol C', '--age', '33'], { ...env, CHAT_PASSWORD: 'pw-c' });
     expect(r.code).toBe(0);

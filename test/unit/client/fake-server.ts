@@ -169,6 +169,12 @@ export class FakeServer {
         g.members.set(me, 'member');
         return { group: this.groupView(g, me, false) };
       }
+      case 'GROUP_INVITE': {
+        const g = this.groups.get(p.group) ?? fail('CHAT_ERR_NOT_FOUND', `group "${p.group}" not found`);
+        if (g.owner !== me) fail('CHAT_ERR_PERMISSION', `only the owner or an admin of group "${p.group}" can invite`);
+        g.invited.add(p.user);
+        return {};
+      }
       case 'USERS':
         return { users: [...this.users.keys()].map((n) => ({ name: n, displayName: this.users.get(n)!.displayName, online: this.conns.some((x) => x.user === n && !x.socket.destroyed) })) };
       case 'SEND': {

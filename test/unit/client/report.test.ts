@@ -49,7 +49,20 @@ describe('usage errors from yargs', () => {
     expect(usageFromYargs('Unknown argument: frob', ['frob'], names).message).toBe('unknown command "frob" (see: chat --help)');
     expect(usageFromYargs('Unknown argument: x', ['group', 'x'], names).message).toBe('unknown group action "x" (see: chat group --help)');
     expect(usageFromYargs('Not enough non-option arguments: got 1, need at least 2', ['group', 'invite', 'ops'], names).message)
-      .toBe('missing arguments: usage is "chat group invite <name> <user>" (see: chat group invite --help)');
+      .toBe('missing arguments: usage is "chat group invite <name> <account>" (see: chat group invite --help)');
     expect(usageFromYargs('Not enough arguments following: to', ['send', '--to'], names).message).toBe('--to needs a value (see: chat send --help)');
+  });
+});
+
+describe('hints on server errors', () => {
+  it('adds the hint for the code unless the server already gave advice', async () => {
+    const { withHint } = await import('../../../src/client/cli/hints.js');
+    const hints = { CHAT_ERR_NOT_FOUND: 'see: chat groups' } as const;
+    expect((withHint(new ChatError('CHAT_ERR_NOT_FOUND', 'group "x" not found'), hints) as Error).message).toBe('group "x" not found (see: chat groups)');
+    expect((withHint(new ChatError('CHAT_ERR_NOT_FOUND', 'group "x" not found (see: chat groups)'), hints) as Error).message).toBe('group "x" not found (see: chat groups)');
+    expect((withHint(new ChatError('CHAT_ERR_NOT_FOUND', 'gone; choose another'), hints) as Error).message).toBe('gone; choose another');
+    expect((withHint(new ChatError('CHAT_ERR_CONFLICT', 'taken'), hints) as Error).message).toBe('taken');
+    const plain = new Error('x');
+    expect(withHint(plain, hints)).toBe(plain);
   });
 });

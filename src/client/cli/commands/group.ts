@@ -8,10 +8,11 @@ import { defineCommand, runLazy, type AnyCommand } from './define.js';
 
 const load = () => import('../handlers/groups.js');
 
-function nameAndUser<T>(y: Argv<T>) {
+/** The USER positional is called `account`: `user` would collide with --user (who acts). */
+function nameAndAccount<T>(y: Argv<T>) {
   return withCommonOptions(y)
     .positional('name', { type: 'string', demandOption: true, describe: 'group name' })
-    .positional('user', { type: 'string', demandOption: true, describe: 'user name' });
+    .positional('account', { type: 'string', demandOption: true, describe: 'the user acted upon' });
 }
 
 const create = defineCommand({
@@ -24,16 +25,16 @@ const create = defineCommand({
 });
 
 const invite = defineCommand({
-  command: 'invite <name> <user>',
+  command: 'invite <name> <account>',
   describe: 'invite a user (owner/admin)',
-  builder: nameAndUser,
+  builder: nameAndAccount,
   handler: (argv) => runLazy(async () => (await load()).groupInvite, argv),
 });
 
 const kick = defineCommand({
-  command: 'kick <name> <user>',
+  command: 'kick <name> <account>',
   describe: 'remove a member (owner/admin)',
-  builder: nameAndUser,
+  builder: nameAndAccount,
   handler: (argv) => runLazy(async () => (await load()).groupKick, argv),
 });
 
@@ -45,16 +46,16 @@ const remove = defineCommand({
 });
 
 const promote = defineCommand({
-  command: 'promote <name> <user>',
+  command: 'promote <name> <account>',
   describe: 'make a member an admin (owner)',
-  builder: nameAndUser,
+  builder: nameAndAccount,
   handler: (argv) => runLazy(async () => (await load()).groupPromote, argv),
 });
 
 const demote = defineCommand({
-  command: 'demote <name> <user>',
+  command: 'demote <name> <account>',
   describe: 'make an admin a plain member again (owner)',
-  builder: nameAndUser,
+  builder: nameAndAccount,
   handler: (argv) => runLazy(async () => (await load()).groupDemote, argv),
 });
 

@@ -15,13 +15,14 @@ import { withSession } from '../session.js';
 export interface GroupsArgs extends CommonArgs { members?: boolean }
 export interface UsersArgs extends CommonArgs { all?: boolean }
 export interface GroupArgs extends CommonArgs { name: string; private?: boolean }
-export interface GroupUserArgs extends CommonArgs { name: string; user: string }
+/** `account` is the user acted upon; `user` (from CommonArgs) is who acts. */
+export interface GroupUserArgs extends CommonArgs { name: string; account: string }
 
 const byName = (a: Payload, b: Payload) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
 
 const GROUP_HINTS: Hints = {
   CHAT_ERR_NOT_FOUND: 'see: chat groups',
-  CHAT_ERR_PERMISSION: 'only the owner or an admin can do that; see: chat groups --members',
+  CHAT_ERR_PERMISSION: 'see who the admins are: chat groups --members',
 };
 
 export async function groups(argv: GroupsArgs): Promise<void> {
@@ -51,7 +52,7 @@ export async function groupCreate(argv: GroupArgs): Promise<void> {
   const group = checkName('group', argv.name);
   await withSession(settings, async ({ conn, out }) => {
     const reply = await ask(conn, 'GROUP_CREATE', { group, private: Boolean(argv.private) },
-      { CHAT_ERR_CONFLICT: 'pick another name; see: chat groups' });
+      { CHAT_ERR_CONFLICT: 'see: chat groups' });
     out.object(groupJson(reply.group));
     out.line(`created #${group} (${argv.private ? 'private: members join after an invite' : 'public'})`);
   });
@@ -92,7 +93,7 @@ async function memberAction(argv: GroupUserArgs, command: string,
   act: (group: string, user: string) => { name: 'GROUP_INVITE' | 'GROUP_KICK' | 'GROUP_ROLE'; payload: Payload; done: string }): Promise<void> {
   const settings = resolveSettings(argv, command);
   const group = checkName('group', argv.name);
-  const user = checkName('user', argv.user);
+  const user = checkName('user', argv.account);
   const { name, payload, done } = act(group, user);
   await withSession(settings, async ({ conn, out }) => {
     await ask(conn, name, payload, { ...GROUP_HINTS, CHAT_ERR_NOT_FOUND: 'see: chat groups, chat users --all' });
