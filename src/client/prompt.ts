@@ -64,14 +64,17 @@ export async function promptLine(question: string, stdin: NodeJS.ReadStream = pr
   stderr: NodeJS.WritableStream = process.stderr): Promise<string> {
   const { createInterface } = await import('node:readline');
   const rl = createInterface({ input: stdin, output: stderr, terminal: true });
+  let onClose: (() => void) | undefined;
   try {
     return await new Promise<string>((resolve, reject) => {
-      rl.once('SIGINT', () => reject(cancelled()));
-      rl.once('close', () => reject(cancelled()));
+      onClose = () => reject(cancelled());
+      rl.once('SIGINT', onClose);
+      rl.once('close', onClose);
       rl.question(question, (answer) => resolve(answer.trim()));
     });
   } finally {
-    rl.removeAllListeners('close');
+    // Only our own listeners: readline detaches from stdin in its own 'close' handler.
+    rl.off('close', onClose!);
     rl.close();
     stdin.pause();
   }
