@@ -3,9 +3,8 @@
  * protocol of src/protocol. Pure transport: no CLI, no credentials, no output.
  *
  * Contract:
- *  - connect() retries refused/unreachable connects a few times with short backoff,
- *    then fails with ChatError CHAT_ERR_NETWORK naming HOST:PORT; it resolves only
- *    after the HELLO exchange succeeded.
+ *  - connect() opens the socket through dial.ts (quick retries, then ChatError
+ *    CHAT_ERR_NETWORK naming HOST:PORT) and resolves only after HELLO succeeded.
  *  - request() resolves with the reply payload or rejects with the ChatError the
  *    server sent; requests pending when the connection is lost reject with
  *    CHAT_ERR_NETWORK (or the server's connection-level ERROR, when it sent one).
@@ -16,30 +15,18 @@
  *  - close() is a clean goodbye (BYE, its reply, then FIN), never a reset.
  */
 import { EventEmitter } from 'node:events';
-import net from 'node:net';
+import type net from 'node:net';
 import { ChatError } from '../common/errors.js';
-import { formatHostPort, type HostPort } from '../common/address.js';
+import { formatHostPort } from '../common/address.js';
 import type { Payload } from '../protocol/codec.js';
 import { PROTOCOL_VERSION, type CommandName } from '../protocol/commands.js';
 import { DEFAULT_MAX_FRAME, FrameDecoder } from '../protocol/frame.js';
 import { decodeFrame, encodeRequest, errorFromPayload } from '../protocol/messages.js';
+import { dial, type ConnectOptions } from './dial.js';
+
+export type { ConnectOptions } from './dial.js';
 
 export const CLIENT_NAME = 'chat/0.1';
-
-export interface ConnectOptions extends HostPort {
-  tls?: boolean;
-  /** PEM of the CA that signed the server certificate (self-signed setups). */
-  ca?: string | Buffer;
-  /** Waits before the 2nd, 3rd, ... attempt; attempts = length + 1. */
-  retryDelaysMs?: readonly number[];
-  /** Per-attempt limit for an unanswered connect (a black-holed host). */
-  connectTimeoutMs?: number;
-  /**
-   * Long-lived listeners set this: the connection counts as lost when nothing has
-   * arrived for 3 ping intervals (the server pings idle clients, see PING_PUSH).
-   */
-  watchdog?: boolean;
-}
 
 export interface ConnectionEvents {
   MESSAGE: [payload: Payload];
@@ -55,42 +42,11 @@ interface Pending {
   reject: (err: Error) => void;
 }
 
-const DEFAULT_RETRY_DELAYS = [100, 300] as const;
 /** Server frames may be bigger than what the server accepts from us (listings). */
 const INBOUND_MAX_FRAME = 16 * DEFAULT_MAX_FRAME;
 const SURFACED_PUSHES = new Set<string>(['MESSAGE', 'PRESENCE', 'GROUP_EVENT', 'GOODBYE']);
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-/** Opens one socket; resolves once it is connected (and the TLS handshake is done). */
-async function openSocket(opts: ConnectOptions): Promise<net.Socket> {
-  const timeoutMs = opts.connectTimeoutMs ?? 5000;
-  const socket: net.Socket = opts.tls
-    ? (await import('node:tls')).connect({ host: opts.host, port: opts.port, ca: opts.ca, servername: net.isIP(opts.host) ? undefined : opts.host })
-    : net.connect({ host: opts.host, port: opts.port });
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(Object.assign(new Error(`no answer within ${timeoutMs} ms`), { code: 'ETIMEDOUT' }));
-    }, timeoutMs);
-    socket.once(opts.tls ? 'secureConnect' : 'connect', () => {
-      clearTimeout(timer);
-      socket.removeAllListeners('error');
-      resolve(socket);
-    });
-    socket.once('error', (err) => {
-      clearTimeout(timer);
-      socket.destroy();
-      reject(err);
-    });
-  });
-}
-
-/** TLS verification failures will not go away by retrying. */
-function isTlsError(err: unknown): boolean {
-  const code = (err as { code?: string }).code ?? '';
-  return /CERT|SSL|TLS|SELF_SIGNED|HOSTNAME|ERR_SSL/.test(code);
-}
 
 export class ChatConnection extends EventEmitter<ConnectionEvents> {
   /** The server's HELLO reply: version, server, role, registration, maxFrame, maxText, pingMs. */
@@ -116,30 +72,16 @@ export class ChatConnection extends EventEmitter<ConnectionEvents> {
   /** Connects, retrying briefly, and performs HELLO. */
   static async connect(opts: ConnectOptions): Promise<ChatConnection> {
     const address = formatHostPort(opts);
-    const delays = opts.retryDelaysMs ?? DEFAULT_RETRY_DELAYS;
-    let socket: net.Socket | undefined;
-    let lastErr: unknown;
-    for (let attempt = 0; attempt <= delays.length && !socket; attempt++) {
-      if (attempt > 0) await sleep(delays[attempt - 1]);
-      try {
-        socket = await openSocket(opts);
-      } catch (err) {
-        lastErr = err;
-        if (isTlsError(err)) {
-          throw new ChatError('CHAT_ERR_NETWORK',
-            `TLS to ${address} failed: ${(err as Error).message} (for a self-signed server certificate pass --ca FILE / CHAT_CA)`, { cause: err });
-        }
-      }
-    }
-    if (!socket) {
-      throw new ChatError('CHAT_ERR_NETWORK',
-        `cannot reach chat server at ${address} (is chat-server running? check --server / CHAT_SERVER)`, { cause: lastErr });
-    }
+    const socket = await dial(opts);
     const conn = new ChatConnection(socket, address);
     try {
       conn.hello = await conn.request('HELLO', { version: PROTOCOL_VERSION, client: CLIENT_NAME });
     } catch (err) {
       conn.socket.destroy();
+      if (!opts.tls && (err as ChatError).code === 'CHAT_ERR_NETWORK') {
+        throw new ChatError('CHAT_ERR_NETWORK',
+          `server at ${address} closed the connection before answering HELLO (if it uses TLS, pass --tls / CHAT_TLS=1)`, { cause: err });
+      }
       throw err;
     }
     const pingMs = Number(conn.hello.pingMs) || 0;

@@ -94,7 +94,8 @@ export function connectOptions(s: Settings): ConnectOptions {
     try {
       ca = fs.readFileSync(s.caFile);
     } catch (err) {
-      throw new ChatError('CHAT_ERR_USAGE', `cannot read --ca ${s.caFile}: ${(err as Error).message}`);
+      const e = err as NodeJS.ErrnoException;
+      throw new ChatError('CHAT_ERR_USAGE', `cannot read --ca ${s.caFile}: ${e.code === 'ENOENT' ? 'no such file' : e.message}`);
     }
   }
   return { ...s.address, tls: s.tls, ca };
