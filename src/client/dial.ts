@@ -59,7 +59,7 @@ function isTlsFailure(err: unknown, tls: boolean | undefined): boolean {
 }
 
 /** A failure that retrying will not fix, worded for people; undefined to retry. */
-function permanentFailure(err: unknown, opts: ConnectOptions, address: string): ChatError | undefined {
+export function permanentFailure(err: unknown, opts: ConnectOptions, address: string): ChatError | undefined {
   if (isTlsFailure(err, opts.tls)) {
     const plain = /wrong version number|WRONG_VERSION/i.test(`${(err as Error).message} ${(err as { code?: string }).code}`);
     return new ChatError('CHAT_ERR_NETWORK', plain

@@ -126,3 +126,19 @@ describe('ChatConnection', () => {
     await quiet.stop();
   });
 });
+
+describe('dial: failures that retrying cannot fix', () => {
+  it('words TLS and DNS failures; leaves refused/reset/timeout to the retries', async () => {
+    const { permanentFailure } = await import('../../../src/client/dial.js');
+    const err = (code: string, message = code) => Object.assign(new Error(message), { code });
+    const opts = { host: 'chat.example', port: 7700 };
+    expect(permanentFailure(err('DEPTH_ZERO_SELF_SIGNED_CERT', 'self-signed certificate'), { ...opts, tls: true }, 'chat.example:7700')?.message)
+      .toBe('TLS to chat.example:7700 failed: self-signed certificate (for a self-signed server certificate pass --ca FILE / CHAT_CA)');
+    expect(permanentFailure(err('ERR_SSL_WRONG_VERSION_NUMBER'), { ...opts, tls: true }, 'a:1')?.message)
+      .toBe('TLS to a:1 failed: the server does not speak TLS (drop --tls / CHAT_TLS)');
+    expect(permanentFailure(err('ENOTFOUND'), opts, 'a:1')?.message).toBe('cannot resolve host "chat.example" (check --server / CHAT_SERVER)');
+    for (const code of ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH']) {
+      expect(permanentFailure(err(code), { ...opts, tls: true }, 'a:1')).toBeUndefined();
+    }
+  });
+});
