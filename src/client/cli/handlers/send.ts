@@ -83,11 +83,16 @@ function report(ctx: Ctx, reply: Payload, idKey: string | undefined): void {
   if (reply.duplicate) ctx.out.note(`--id ${idKey}: already stored as #${msg.seq}; not sent again`);
 }
 
-/** Sends stdin line by line, pipelining up to WINDOW requests, reporting in order. */
+/**
+ * Sends stdin line by line as it is read, up to WINDOW unacknowledged at once, and
+ * reports each acknowledgement as soon as it and those before it are in. The first
+ * failure stops reading (even from an idle `tail -f`) and is thrown.
+ */
 async function sendLines(ctx: Ctx, to: SendTarget, idKey: string | undefined): Promise<void> {
   const { createInterface } = await import('node:readline');
   const rl = createInterface({ input: process.stdin, crlfDelay: Infinity });
-  const inflight: Array<{ reply: Promise<Payload>; key?: string }> = [];
+  const queue: Array<Promise<void>> = [];
+  let reported: Promise<void> = Promise.resolve();
   let lineNumber = 0;
   let sent = 0;
   for await (const line of rl) {
@@ -95,16 +100,14 @@ async function sendLines(ctx: Ctx, to: SendTarget, idKey: string | undefined): P
     if (isBlank(line)) continue;
     const key = lineKey(idKey, lineNumber);
     const reply = ctx.conn.request('SEND', { ...to, text: line, idKey: key });
-    // Awaited in order below; until then a failure must not count as unhandled.
-    reply.catch(() => undefined);
-    inflight.push({ reply, key });
+    reported = reported.then(async () => report(ctx, await reply, key));
+    // Observed below (window or end); until then a failure only stops the reading.
+    reported.catch(() => rl.close());
+    queue.push(reported);
     sent++;
-    if (inflight.length >= WINDOW) {
-      const first = inflight.shift()!;
-      report(ctx, await first.reply, first.key);
-    }
+    if (queue.length >= WINDOW) await queue.shift();
   }
-  for (const { reply, key } of inflight) report(ctx, await reply, key);
+  await reported;
   if (sent === 0) throw usageError('send', 'no message text on stdin (--lines skips empty lines)');
 }
 
