@@ -3,7 +3,7 @@
  * Group fan-out benchmark (SPEC §9 rows 1-4).
  *
  *   node --expose-gc bench/fanout.js [--quick] [--runs N] [--targets naive,ours]
- *        [--scenarios ID,ID] [--paced-seconds S] [--out FILE]
+ *        [--scenarios ID,ID] [--paced-seconds S] [--out FILE] [--profile-server DIR]
  *
  * Every target is a server in its own child process on 127.0.0.1:0:
  *   ours   the real chat-server (dist/server/index.js startServer), journal in a temp
@@ -22,8 +22,10 @@
  * is mostly queueing, in the paced one it is the real per-message latency.
  * Runs of ours and naive alternate, so both see the same machine noise; each figure
  * is the median over the runs. Every wait is bounded (RUN_TIMEOUT_MS).
+ * --profile-server DIR writes a V8 CPU profile of our server process into DIR.
  */
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import net from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -66,7 +68,10 @@ async function startTarget(kind, tmp) {
     dataDir,
     // Raise the per-IP connection cap: every benchmark client comes from 127.0.0.1.
     limits: { maxConnsPerIp: MAX_CONNS },
-  });
+    // Only the setup's 1000 REGISTERs hash passwords; a cheaper scrypt keeps that
+    // unmeasured phase short. Nothing measured depends on it.
+    extra: { scrypt: { N: 1024, r: 8, p: 1 } },
+  }, { nodeArgs: flags['profile-server'] ? ['--cpu-prof', `--cpu-prof-dir=${flags['profile-server']}`] : [] });
 }
 
 /** A pool of registered, listening clients on one server. */
@@ -159,10 +164,17 @@ async function runOnce(srv, members, sc, group) {
   if (sendErrors) error = `${error ? `${error}; ` : ''}${sendErrors} SENDs refused (${senders.find((c) => c.firstSendError)?.firstSendError})`;
   await sleep(150); // stragglers (e.g. a sender's own copy) are not counted, only noted
   const late = members.reduce((s, c) => s + c.messages, 0) - deliveries;
+  // Exactly-once check: every member (the senders too: the server echoes a group
+  // message to its sender's listening connections) ends with exactly S×M pushes.
+  let missing = 0;
+  let extra = 0;
+  for (const c of members) {
+    if (c.messages < expectedEach) missing += expectedEach - c.messages;
+    else extra += c.messages - expectedEach;
+  }
   for (const c of members) c.onMessage = undefined;
   return {
-    deliveries, seconds, rate: deliveries / seconds, ...lat.summary(), late,
-    senderGotOwn: senders[0].messages >= expectedEach,
+    deliveries, seconds, rate: deliveries / seconds, ...lat.summary(), late, missing, extra,
     clientCpu: (cpu.user + cpu.system) / 1e6 / seconds,
     serverCpu: srvCpu / seconds,
     ...(error ? { error } : {}),
@@ -214,6 +226,24 @@ async function pipeRun(conns, framesPerConn) {
   }
 }
 
+async function fsyncProbe(dir, n = 300) {
+  const fh = await open(join(dir, 'fsync-probe.log'), 'a');
+  const buf = Buffer.alloc(200, 0x61);
+  const ts = new Float64Array(n);
+  try {
+    for (let i = 0; i < n; i++) {
+      const t = performance.now();
+      await fh.write(buf);
+      await fh.datasync();
+      ts[i] = performance.now() - t;
+    }
+  } finally {
+    await fh.close();
+  }
+  ts.sort();
+  return { samples: n, p50: quantileSorted(ts, 0.5), p99: quantileSorted(ts, 0.99), perSecond: 1000 / quantileSorted(ts, 0.5) };
+}
+
 // ---- main ---------------------------------------------------------------------------------
 
 function summarize(runs) {
@@ -223,6 +253,7 @@ function summarize(runs) {
     runs: runs.length, ok: ok.length,
     rate: pick('rate'), p50: pick('p50'), p99: pick('p99'), max: pick('max'),
     deliveries: pick('deliveries'), serverCpu: pick('serverCpu'), clientCpu: pick('clientCpu'),
+    missing: runs.reduce((s, r) => s + r.missing, 0), extra: runs.reduce((s, r) => s + r.extra, 0),
     errors: runs.filter((r) => r.error).map((r) => r.error),
     perRun: runs,
   };
@@ -242,6 +273,11 @@ async function main() {
   mkdirSync(tmp, { recursive: true });
   const result = { bench: 'fanout', date: new Date().toISOString(), machine: machine(), quick: QUICK, runsPerFigure: RUNS,
     textBytes: TEXT_BYTES, command: `node --expose-gc bench/fanout.js${QUICK ? ' --quick' : ''}`, notes, pipe: {}, scenarios: {} };
+
+  // What durability costs on this disk: append 200 B + fdatasync, one at a time, in the
+  // same file system as the server's journal (its group commit does one per batch).
+  result.fsync = await fsyncProbe(tmp);
+  log(`disk: write+fdatasync p50 ${fmtMs(result.fsync.p50)}, p99 ${fmtMs(result.fsync.p99)} (${fmtRate(result.fsync.perSecond)}/s one at a time)`);
 
   // Raw pipe ceiling: one connection, and 50 (the first scenario's width).
   const pipeFrames = QUICK ? 1_000_000 : 2_000_000;
@@ -263,12 +299,16 @@ async function main() {
     for (const sc of scenarios) {
       const runs = Object.fromEntries(targets.map((t) => [t, []]));
       for (const t of targets) await setupGroup(pools[t].slice(0, sc.members), `g-${sc.id}`.slice(0, 32));
+      // One unmeasured warm-up run per target: the first pass through the hot paths
+      // runs in V8's interpreter and is typically half the speed of the rest.
+      for (const t of targets) await runOnce(servers[t], pools[t].slice(0, sc.members), { ...sc, seconds: Math.min(sc.seconds ?? 0, 1) }, `g-${sc.id}`.slice(0, 32));
       for (let r = 0; r < RUNS; r++) {
         for (const t of targets) {
           const res = await runOnce(servers[t], pools[t].slice(0, sc.members), sc, `g-${sc.id}`.slice(0, 32));
           runs[t].push(res);
           log(`${sc.id} ${t} run ${r + 1}/${RUNS}: ${fmtRate(res.rate)} deliveries/s (${res.deliveries} in ${res.seconds.toFixed(3)} s), ` +
             `p50 ${fmtMs(res.p50)} p99 ${fmtMs(res.p99)}, server cpu ${(res.serverCpu * 100).toFixed(0)}%, client cpu ${(res.clientCpu * 100).toFixed(0)}%` +
+            (res.missing || res.extra ? ` MISSING ${res.missing} EXTRA ${res.extra}` : '') +
             (res.error ? ` ERROR ${res.error}` : ''));
           await sleep(100);
         }

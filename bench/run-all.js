@@ -28,7 +28,8 @@ const only = flags.only ? String(flags.only).split(',') : BENCHES.map((b) => b.i
 const tmp = join(ROOT, '.bench-tmp', `run-all-${process.pid}`);
 mkdirSync(tmp, { recursive: true });
 const started = Date.now();
-const results = { date: new Date().toISOString(), machine: machine(), quick: QUICK, command: `npm run bench${QUICK ? ' -- --quick' : ''}`, benches: {} };
+const results = { date: new Date().toISOString(), machine: machine(), quick: QUICK, command: `npm run bench${QUICK ? ' -- --quick' : ''}`,
+  git: gitDescribe(), benches: {} };
 
 for (const b of BENCHES.filter((x) => only.includes(x.id))) {
   const out = join(tmp, `${b.id}.json`);
@@ -50,6 +51,12 @@ writeFileSync(join(HERE, 'results', 'latest.json'), `${JSON.stringify(results, n
 writeFileSync(join(HERE, 'results', 'latest.md'), `${table}\n`);
 process.stdout.write(`${table}\n`);
 
+/** The commit measured, and whether src/ or bin/ had uncommitted changes. */
+function gitDescribe() {
+  const run = (args) => spawnSync('git', args, { cwd: ROOT, encoding: 'utf8', timeout: 10_000 }).stdout?.trim() ?? '';
+  return { commit: run(['rev-parse', '--short', 'HEAD']), dirty: run(['status', '--porcelain', '--', 'src', 'bin']) !== '' };
+}
+
 function ratio(a, b) {
   return Number.isFinite(a) && Number.isFinite(b) && b !== 0 ? `${(a / b).toFixed(2)}×` : 'n/a';
 }
@@ -57,13 +64,16 @@ function ratio(a, b) {
 function render(res) {
   const m = res.machine;
   const lines = [
-    `Run ${res.date} (${res.command}, ${res.wallSeconds.toFixed(0)} s), ${m.nproc} cores (${m.cpu}), Node ${m.node}, Linux ${m.kernel}, load ${m.loadavg}`,
+    `Run ${res.date} at ${res.git.commit}${res.git.dirty ? ' (with uncommitted src/bin changes)' : ''} (${res.command}, ${res.wallSeconds.toFixed(0)} s), ${m.nproc} cores (${m.cpu}), Node ${m.node}, Linux ${m.kernel}, load ${m.loadavg}`,
     '',
     '| figure | ours (median) | baseline (median) | ours / baseline | SPEC §9 target | detail |',
     '|---|---|---|---|---|---|',
   ];
   const f = res.benches.fanout;
   if (f?.scenarios) {
+    if (f.fsync) {
+      lines.push(`| disk: 200 B append + fdatasync, one at a time (journal's file system) | — | p50 ${fmtMs(f.fsync.p50)}, p99 ${fmtMs(f.fsync.p99)} | — | (context) | ${fmtRate(f.fsync.perSecond)} fsyncs/s |`);
+    }
     for (const p of Object.values(f.pipe ?? {})) {
       lines.push(`| raw node:net pipe, ${p.conns} conn(s), ${p.frameBytes} B frames | — | ${fmtRate(p.rate)} frames/s | — | (ceiling) | ${p.mbps.toFixed(0)} MB/s |`);
     }
