@@ -132,6 +132,7 @@ async function runOnce(srv, members, sc, group) {
     };
   }
 
+  const k0 = await srv.counters();
   gc();
   const cpu0 = process.cpuUsage();
   const srvCpu0 = srv.cpuSeconds();
@@ -173,9 +174,18 @@ async function runOnce(srv, members, sc, group) {
     else extra += c.messages - expectedEach;
   }
   for (const c of members) c.onMessage = undefined;
+  const k1 = await srv.counters();
+  const sent = sc.senders * perSender;
+  const sys = k0 && k1 ? {
+    fsyncs: k1.fsyncs - k0.fsyncs,
+    socketWrites: k1.socketWrites - k0.socketWrites,
+    messagesPerFsync: sent / Math.max(1, k1.fsyncs - k0.fsyncs),
+    deliveriesPerWrite: (deliveries + late) / Math.max(1, k1.socketWrites - k0.socketWrites),
+  } : {};
   return {
     deliveries, seconds, rate: deliveries / seconds, ...lat.summary(), late, missing, extra,
     clientCpu: (cpu.user + cpu.system) / 1e6 / seconds,
+    ...sys,
     serverCpu: srvCpu / seconds,
     ...(error ? { error } : {}),
   };
@@ -253,6 +263,7 @@ function summarize(runs) {
     runs: runs.length, ok: ok.length,
     rate: pick('rate'), p50: pick('p50'), p99: pick('p99'), max: pick('max'),
     deliveries: pick('deliveries'), serverCpu: pick('serverCpu'), clientCpu: pick('clientCpu'),
+    fsyncs: pick('fsyncs'), messagesPerFsync: pick('messagesPerFsync'), deliveriesPerWrite: pick('deliveriesPerWrite'),
     missing: runs.reduce((s, r) => s + r.missing, 0), extra: runs.reduce((s, r) => s + r.extra, 0),
     errors: runs.filter((r) => r.error).map((r) => r.error),
     perRun: runs,
@@ -307,7 +318,8 @@ async function main() {
           const res = await runOnce(servers[t], pools[t].slice(0, sc.members), sc, `g-${sc.id}`.slice(0, 32));
           runs[t].push(res);
           log(`${sc.id} ${t} run ${r + 1}/${RUNS}: ${fmtRate(res.rate)} deliveries/s (${res.deliveries} in ${res.seconds.toFixed(3)} s), ` +
-            `p50 ${fmtMs(res.p50)} p99 ${fmtMs(res.p99)}, server cpu ${(res.serverCpu * 100).toFixed(0)}%, client cpu ${(res.clientCpu * 100).toFixed(0)}%` +
+            `p50 ${fmtMs(res.p50)} p99 ${fmtMs(res.p99)}, server cpu ${(res.serverCpu * 100).toFixed(0)}%, client cpu ${(res.clientCpu * 100).toFixed(0)}%, ` +
+            `${res.fsyncs} fsyncs (${res.messagesPerFsync?.toFixed(1)} msgs each), ${res.deliveriesPerWrite?.toFixed(1)} deliveries/write` +
             (res.missing || res.extra ? ` MISSING ${res.missing} EXTRA ${res.extra}` : '') +
             (res.error ? ` ERROR ${res.error}` : ''));
           await sleep(100);

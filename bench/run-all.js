@@ -82,10 +82,13 @@ function render(res) {
       const n = sc.targets.naive;
       const errs = [...(o?.errors ?? []), ...(n?.errors ?? [])];
       const err = errs.length ? `; ${errs.length} failed run(s): ${errs[0]}` : '';
+      const lost = (o?.missing || o?.extra) ? `; DELIVERY COUNT WRONG: ${o.missing} missing, ${o.extra} extra` : '';
+      const sys = o && Number.isFinite(o.messagesPerFsync)
+        ? `; ${o.messagesPerFsync.toFixed(1)} msgs/fsync, ${o.deliveriesPerWrite.toFixed(1)} deliveries/socket write` : '';
       if (sc.rate) {
-        lines.push(`| ${sc.what}: p99 latency | ${o ? fmtMs(o.p99) : 'not measured'} | ${n ? fmtMs(n.p99) : 'n/a'} (naive relay) | ${ratio(o?.p99, n?.p99)} | ${sc.target} | p50 ${o ? fmtMs(o.p50) : 'n/a'} vs ${n ? fmtMs(n.p50) : 'n/a'}; server CPU ${o ? `${(o.serverCpu * 100).toFixed(0)}%` : 'n/a'}${err} |`);
+        lines.push(`| ${sc.what}: p99 latency | ${o ? fmtMs(o.p99) : 'not measured'} | ${n ? fmtMs(n.p99) : 'n/a'} (naive relay) | ${ratio(o?.p99, n?.p99)} | ${sc.target} | p50 ${o ? fmtMs(o.p50) : 'n/a'} vs ${n ? fmtMs(n.p50) : 'n/a'}; server CPU ${o ? `${(o.serverCpu * 100).toFixed(0)}%` : 'n/a'}${sys}${lost}${err} |`);
       } else {
-        lines.push(`| ${sc.what} | ${o ? `${fmtRate(o.rate)} deliveries/s` : 'not measured'} | ${n ? `${fmtRate(n.rate)}/s` : 'n/a'} (naive relay) | ${ratio(o?.rate, n?.rate)} | ${sc.target} | p50/p99 ${o ? `${fmtMs(o.p50)} / ${fmtMs(o.p99)}` : 'n/a'} (naive ${n ? `${fmtMs(n.p50)} / ${fmtMs(n.p99)}` : 'n/a'}); server CPU ${o ? `${(o.serverCpu * 100).toFixed(0)}%` : 'n/a'}${err} |`);
+        lines.push(`| ${sc.what} | ${o ? `${fmtRate(o.rate)} deliveries/s` : 'not measured'} | ${n ? `${fmtRate(n.rate)}/s` : 'n/a'} (naive relay) | ${ratio(o?.rate, n?.rate)} | ${sc.target} | p50/p99 ${o ? `${fmtMs(o.p50)} / ${fmtMs(o.p99)}` : 'n/a'} (naive ${n ? `${fmtMs(n.p50)} / ${fmtMs(n.p99)}` : 'n/a'}); server CPU ${o ? `${(o.serverCpu * 100).toFixed(0)}%` : 'n/a'}${sys}${lost}${err} |`);
       }
     }
     for (const note of f.notes ?? []) lines.push(`| fan-out | ${note} | | | | |`);

@@ -13,9 +13,11 @@ import net from 'node:net';
 import { FrameDecoder } from '../../dist/protocol/frame.js';
 import { decodeFrame, encodeError, encodePush, encodeReply } from '../../dist/protocol/messages.js';
 import { PROTOCOL_VERSION } from '../../dist/protocol/commands.js';
+import { installCounters } from './counters.js';
 import { reportReady } from './proc.js';
 
 const opts = JSON.parse(process.argv[2] || '{}');
+await installCounters();
 const groups = new Map(); // name -> Set<Conn>
 let seq = 0;
 

@@ -29,6 +29,12 @@ export async function startChild(script, opts = {}, { timeoutMs = 30_000, nodeAr
     });
   });
   child.removeAllListeners('exit');
+  let counterWaiters = [];
+  lines.on('line', (line) => {
+    if (!line.startsWith('{"counters"')) return;
+    const { counters } = JSON.parse(line);
+    for (const w of counterWaiters.splice(0)) w(counters);
+  });
   const exited = new Promise((resolve) => child.once('exit', (code, sig) => resolve(code ?? sig)));
   return {
     host: ready.host,
@@ -37,6 +43,18 @@ export async function startChild(script, opts = {}, { timeoutMs = 30_000, nodeAr
     child,
     info: ready,
     stderrTail: () => stderr,
+    /**
+     * The child's counters (counters.js: socketWrites, socketBytes, fsyncs), or
+     * undefined when it does not answer within a second.
+     */
+    counters() {
+      return new Promise((resolve) => {
+        const timer = setTimeout(() => { counterWaiters = counterWaiters.filter((w) => w !== done); resolve(undefined); }, 1000);
+        const done = (v) => { clearTimeout(timer); resolve(v); };
+        counterWaiters.push(done);
+        child.kill('SIGUSR2');
+      });
+    },
     /** User+system CPU seconds the child has used so far (Linux /proc). */
     cpuSeconds: () => procCpuSeconds(child.pid),
     async stop(graceMs = 10_000) {

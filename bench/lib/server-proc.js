@@ -5,12 +5,14 @@
  *
  * Calls startServer() from the build (dist/server/index.js) on 127.0.0.1:0 and
  * reports {ready, host, port} on stdout (see proc.js); closes the server cleanly when
- * stdin closes or on SIGTERM.
+ * stdin closes or on SIGTERM. Counts socket writes and fsyncs (counters.js).
  */
 import { mkdirSync } from 'node:fs';
+import { installCounters } from './counters.js';
 import { reportReady } from './proc.js';
 
 const opts = JSON.parse(process.argv[2] || '{}');
+await installCounters();
 const { startServer } = await import('../../dist/server/index.js');
 mkdirSync(opts.dataDir, { recursive: true });
 const server = await startServer({
