@@ -10,6 +10,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
@@ -30,15 +31,18 @@ export interface ServerProcess {
   stop(signal?: NodeJS.Signals): Promise<number | string>;
 }
 
-export async function startServer(opts: { dataDir?: string; args?: string[] } = {}): Promise<ServerProcess> {
+export async function startServer(opts: { dataDir?: string; listen?: string; args?: string[] } = {}): Promise<ServerProcess> {
   const dataDir = opts.dataDir ?? tempDir('chat-data-');
   const proc = spawn(process.execPath,
-    [SERVER_BIN, 'start', '--data', dataDir, '--listen', '127.0.0.1:0', '--log-level', 'info', ...(opts.args ?? [])],
+    [SERVER_BIN, 'start', '--data', dataDir, '--listen', opts.listen ?? '127.0.0.1:0', '--log-level', 'info', ...(opts.args ?? [])],
     { stdio: ['ignore', 'ignore', 'pipe'] });
   const logs: Array<Record<string, unknown>> = [];
   const exited = new Promise<number | string>((res) => proc.on('exit', (code, sig) => res(code ?? sig ?? -1)));
   const address = await new Promise<string>((res, rej) => {
-    const timer = setTimeout(() => rej(new Error(`server did not start: ${JSON.stringify(logs)}`)), 15_000);
+    const timer = setTimeout(() => {
+      proc.kill('SIGKILL'); // never leave an orphan server behind a failed start
+      rej(new Error(`server did not start: ${JSON.stringify(logs)}`));
+    }, 15_000);
     createInterface({ input: proc.stderr! }).on('line', (line) => {
       try {
         const rec = JSON.parse(line) as Record<string, unknown>;
@@ -98,35 +102,63 @@ export function chat(o: ChatOptions, args: string[]): Promise<ChatResult> {
 export interface LiveChat {
   proc: ChildProcess;
   lines: string[];
-  stderr: () => string;
+  errLines: string[];
   /** Resolves with the first stdout line matching `pred` (already seen or future). */
   waitForLine(pred: (line: string) => boolean, timeoutMs?: number): Promise<string>;
+  /** The same for stderr lines. */
+  waitForErr(pred: (line: string) => boolean, timeoutMs?: number): Promise<string>;
   exit: Promise<number | string>;
 }
 
-/** Starts a long-running `chat` (tail, wait) and collects its stdout lines. */
+function lineWaiter(name: string, lines: string[], watchers: Array<() => void>, other: string[]) {
+  return (pred: (line: string) => boolean, timeoutMs = 10_000): Promise<string> => new Promise((res, rej) => {
+    const check = (): boolean => {
+      const hit = lines.find(pred);
+      if (hit === undefined) return false;
+      clearTimeout(timer);
+      res(hit);
+      return true;
+    };
+    const timer = setTimeout(() => rej(new Error(
+      `no matching ${name} line in ${timeoutMs} ms; got ${JSON.stringify(lines)}; other stream ${JSON.stringify(other)}`)), timeoutMs);
+    if (!check()) watchers.push(() => { check(); });
+  });
+}
+
+/** Starts a long-running `chat` (tail, wait) and collects its stdout and stderr lines. */
 export function spawnChat(o: ChatOptions, args: string[]): LiveChat {
   const proc = spawn(process.execPath, [CHAT_BIN, ...args], { env: chatEnv(o), stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: string[] = [];
-  const watchers: Array<() => void> = [];
-  let err = '';
-  proc.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
-  createInterface({ input: proc.stdout! }).on('line', (l) => { lines.push(l); watchers.forEach((w) => w()); });
+  const errLines: string[] = [];
+  const outWatchers: Array<() => void> = [];
+  const errWatchers: Array<() => void> = [];
+  createInterface({ input: proc.stdout! }).on('line', (l) => { lines.push(l); outWatchers.forEach((w) => w()); });
+  createInterface({ input: proc.stderr! }).on('line', (l) => { errLines.push(l); errWatchers.forEach((w) => w()); });
   const exit = new Promise<number | string>((res) => proc.on('exit', (code, sig) => res(code ?? sig ?? -1)));
   return {
-    proc, lines, exit, stderr: () => err,
-    waitForLine(pred, timeoutMs = 10_000) {
-      return new Promise((res, rej) => {
-        const check = () => {
-          const hit = lines.find(pred);
-          if (hit !== undefined) { clearTimeout(timer); res(hit); return true; }
-          return false;
-        };
-        const timer = setTimeout(() => rej(new Error(`no matching line in ${timeoutMs} ms; got ${JSON.stringify(lines)}; stderr ${err}`)), timeoutMs);
-        if (!check()) watchers.push(() => { check(); });
-      });
-    },
+    proc, lines, errLines, exit,
+    waitForLine: lineWaiter('stdout', lines, outWatchers, errLines),
+    waitForErr: lineWaiter('stderr', errLines, errWatchers, lines),
   };
+}
+
+/** Starts `chat tail ARGS` and resolves once it is subscribed. */
+export async function startTail(o: ChatOptions, args: string[] = []): Promise<LiveChat> {
+  const t = spawnChat(o, ['tail', ...args]);
+  await t.waitForErr((l) => l.includes('listening for messages'));
+  return t;
+}
+
+/** A loopback port nobody listens on (bound, then released). */
+export function unusedPort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const srv = createServer();
+    srv.once('error', rej);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => res(port));
+    });
+  });
 }
 
 export function removeDir(dir: string): void {

@@ -113,6 +113,8 @@ async function listen(conn: ChatConnection, printer: Printer, filter: TailFilter
   });
   for (const group of filter.groups) await requireMember(conn, group);
   await conn.request('LISTEN', { on: true });
+  // Printed once the server will deliver to us, so scripts (and tests) can sequence on it.
+  out.note('listening for messages (Ctrl-C to stop)');
   for (const m of await fetchMissed(conn, filter, printer.lastSeq)) printer.print(m);
   return Promise.race([ended, stopped]);
 }

@@ -85,6 +85,8 @@ export async function wait(argv: WaitArgs): Promise<void> {
     found.catch(() => undefined);
     await requireMember(conn, spec.group);
     await conn.request('LISTEN', { on: true });
+    // Printed once the server will deliver to us, so scripts (and tests) can sequence on it.
+    out.note(`waiting for a message in #${spec.group}`);
     const m = await Promise.race([found, timer.expired]);
     out.line(formatMessage(m));
     out.object(messageJson(m));
