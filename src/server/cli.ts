@@ -1,0 +1,195 @@
+/**
+ * `chat-server` command line (SPEC §3): start (default), useradd, passwd.
+ *
+ * Contract: an error prints one line `chat-server: <what failed and what to do>` on
+ * stderr and exits with the SPEC §2 code: usage 2, conflict 6, not found 4, a damaged
+ * journal 8, a port that cannot be bound 1. Logs (start) are pino JSON on stderr.
+ */
+import { readFileSync } from 'node:fs';
+import yargs, { type Argv } from 'yargs';
+import { DEFAULT_ADDRESS, parseHostPort } from '../common/address.js';
+import { ChatError, EXIT, exitCodeFor } from '../common/errors.js';
+import { createLogger, LOG_LEVELS } from '../common/logger.js';
+import { promptHidden } from '../common/prompt.js';
+import { JournalCorruptError } from '../journal/journal.js';
+import { ApplyError } from '../state/apply.js';
+import type { LevelWithSilent } from 'pino';
+import { DEFAULT_LIMITS, ListenError, startServer, type Limits } from './index.js';
+import { addUser, setPassword } from './offline.js';
+
+const DEFAULT_DATA = './chat-data';
+
+function usage(message: string): ChatError {
+  return new ChatError('CHAT_ERR_USAGE', message);
+}
+
+function positive(flag: string, v: unknown): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw usage(`--${flag} must be a positive number, got "${String(v)}"`);
+  return n;
+}
+
+function readText(flag: string, file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    throw usage(`cannot read --${flag} ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+}
+
+/** --password-file, else CHAT_PASSWORD, else a prompt on a TTY (SPEC §2). */
+async function readPassword(file: string | undefined, who: string): Promise<string> {
+  if (file !== undefined) {
+    const pw = readText('password-file', file).replace(/\r?\n$/, '');
+    if (pw === '') throw usage(`--password-file ${file} is empty`);
+    return pw;
+  }
+  const env = process.env.CHAT_PASSWORD;
+  if (env !== undefined && env !== '') return env;
+  if (process.stdin.isTTY) {
+    const first = await promptHidden(`New password for ${who}: `);
+    const again = await promptHidden('Repeat it: ');
+    if (first !== again) throw usage('the passwords differ; nothing changed');
+    return first;
+  }
+  throw usage('no password given: use --password-file FILE, set CHAT_PASSWORD, or run on a terminal');
+}
+
+function limitsFrom(a: Record<string, unknown>): Partial<Limits> {
+  return {
+    maxFrame: positive('max-frame', a.maxFrame),
+    maxText: positive('max-text', a.maxText),
+    maxConnsPerIp: positive('max-conns-per-ip', a.maxConnsPerIp),
+    authTimeoutMs: positive('auth-timeout', a.authTimeout) * 1000,
+    pingIntervalMs: positive('ping-interval', a.pingInterval) * 1000,
+    loginAttempts: positive('login-attempts', a.loginAttempts),
+  };
+}
+
+async function runStart(a: Record<string, unknown>): Promise<number> {
+  const listen = parseHostPort(String(a.listen), '--listen');
+  const limits = limitsFrom(a);
+  if (a.replicationTokenFile !== undefined) throw usage('--replication-token-file: replication is not available in this version yet');
+  const certFile = a.tlsCert as string | undefined;
+  const keyFile = a.tlsKey as string | undefined;
+  if ((certFile === undefined) !== (keyFile === undefined)) throw usage('--tls-cert and --tls-key go together');
+  const tls = certFile !== undefined ? { cert: readText('tls-cert', certFile), key: readText('tls-key', keyFile!) } : undefined;
+
+  const { log, flush } = createLogger('chat-server', a.logLevel as LevelWithSilent);
+  process.on('uncaughtException', (err) => {
+    log.fatal({ err }, 'uncaught exception (a bug); stopping');
+    flush();
+    process.exit(EXIT.INTERNAL);
+  });
+  let server;
+  try {
+    server = await startServer({ dataDir: String(a.data), listen, registration: a.registration as 'open' | 'closed', limits, tls, logger: log });
+  } catch (err) {
+    flush();
+    throw err;
+  }
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGINT', () => resolve('SIGINT'));
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+  });
+  log.info({ signal }, 'signal received; shutting down');
+  const again = (): void => {
+    log.warn('second signal; exiting without a clean shutdown');
+    flush();
+    process.exit(EXIT.INTERNAL);
+  };
+  process.once('SIGINT', again);
+  process.once('SIGTERM', again);
+  await server.close();
+  flush();
+  return EXIT.OK;
+}
+
+async function runUseradd(a: Record<string, unknown>): Promise<number> {
+  const name = String(a.name);
+  const password = await readPassword(a.passwordFile as string | undefined, name);
+  const { log, flush } = createLogger('chat-server', a.logLevel as LevelWithSilent);
+  try {
+    await addUser({ dataDir: String(a.data), name, password, admin: a.admin === true, displayName: a.displayName as string | undefined, log });
+  } finally {
+    flush();
+  }
+  process.stdout.write(`created user "${name}"${a.admin === true ? ' (admin)' : ''}\n`);
+  return EXIT.OK;
+}
+
+async function runPasswd(a: Record<string, unknown>): Promise<number> {
+  const name = String(a.name);
+  const password = await readPassword(a.passwordFile as string | undefined, name);
+  const { log, flush } = createLogger('chat-server', a.logLevel as LevelWithSilent);
+  try {
+    await setPassword({ dataDir: String(a.data), name, password, log });
+  } finally {
+    flush();
+  }
+  process.stdout.write(`password of "${name}" changed; its sessions are revoked\n`);
+  return EXIT.OK;
+}
+
+function logLevel(y: Argv, dflt: LevelWithSilent) {
+  return y.option('log-level', { type: 'string', choices: LOG_LEVELS as LevelWithSilent[], default: dflt, describe: 'pino log level' });
+}
+
+/** Runs the CLI; resolves with the exit code (the bin script sets it). */
+export async function main(argv: string[]): Promise<number> {
+  let code: number = EXIT.OK;
+  const cli = yargs(argv)
+    .scriptName('chat-server')
+    .command(['start', '$0'], 'run the primary server', (y) => logLevel(y, 'info')
+      .option('data', { type: 'string', default: DEFAULT_DATA, describe: 'data directory (created if missing)' })
+      .option('listen', { type: 'string', default: DEFAULT_ADDRESS, describe: 'HOST:PORT to listen on (port 0: any free port)' })
+      .option('registration', { type: 'string', choices: ['open', 'closed'], default: 'open', describe: 'whether clients may register' })
+      .option('tls-cert', { type: 'string', describe: 'PEM certificate: serve TLS (with --tls-key)' })
+      .option('tls-key', { type: 'string', describe: 'PEM private key for --tls-cert' })
+      .option('replication-token-file', { type: 'string', hidden: true })
+      .option('max-frame', { type: 'number', default: DEFAULT_LIMITS.maxFrame, describe: 'largest frame payload, bytes' })
+      .option('max-text', { type: 'number', default: DEFAULT_LIMITS.maxText, describe: 'largest message text, bytes of UTF-8' })
+      .option('max-conns-per-ip', { type: 'number', default: DEFAULT_LIMITS.maxConnsPerIp, describe: 'connections per client address' })
+      .option('auth-timeout', { type: 'number', default: DEFAULT_LIMITS.authTimeoutMs / 1000, describe: 'seconds a connection may stay logged out' })
+      .option('ping-interval', { type: 'number', default: DEFAULT_LIMITS.pingIntervalMs / 1000, describe: 'seconds between keepalive pings' })
+      .option('login-attempts', { type: 'number', default: DEFAULT_LIMITS.loginAttempts, describe: 'failed logins per account and address per 5 minutes' }),
+    async (a) => { code = await runStart(a); })
+    .command('useradd <name>', 'create an account offline (server stopped)', (y) => logLevel(y, 'warn')
+      .positional('name', { type: 'string', demandOption: true })
+      .option('data', { type: 'string', demandOption: true, describe: 'data directory' })
+      .option('admin', { type: 'boolean', default: false, describe: 'make the account a server admin' })
+      .option('display-name', { type: 'string', describe: 'display name (default: the name)' })
+      .option('password-file', { type: 'string', describe: 'file holding the password (else CHAT_PASSWORD, else a prompt)' }),
+    async (a) => { code = await runUseradd(a); })
+    .command('passwd <name>', 'set an account\'s password offline (server stopped)', (y) => logLevel(y, 'warn')
+      .positional('name', { type: 'string', demandOption: true })
+      .option('data', { type: 'string', demandOption: true, describe: 'data directory' })
+      .option('password-file', { type: 'string', describe: 'file holding the password (else CHAT_PASSWORD, else a prompt)' }),
+    async (a) => { code = await runPasswd(a); })
+    .strict()
+    .help()
+    .version(false)
+    .fail((msg, err) => {
+      if (err) throw err;
+      throw usage(`${msg} (see: chat-server --help)`);
+    });
+  try {
+    await cli.parseAsync();
+  } catch (err) {
+    process.stderr.write(`chat-server: ${describe(err)}\n`);
+    return exitFor(err);
+  }
+  return code;
+}
+
+function describe(err: unknown): string {
+  if (err instanceof ChatError || err instanceof ListenError || err instanceof JournalCorruptError) return err.message;
+  if (err instanceof ApplyError) return `the journal does not describe a valid history: ${err.message}`;
+  return `internal error (a bug): ${(err as Error)?.message ?? String(err)}`;
+}
+
+function exitFor(err: unknown): number {
+  if (err instanceof JournalCorruptError || err instanceof ApplyError) return EXIT.INTEGRITY;
+  if (err instanceof ListenError) return EXIT.INTERNAL;
+  return exitCodeFor(err);
+}

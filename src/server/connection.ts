@@ -1,0 +1,352 @@
+/**
+ * Connection glue: one Connection per socket. Bytes in → frames → the dispatch table;
+ * frames out → one batched write per connection per event-loop turn.
+ *
+ * This is the one place of backpressure (STYLE habit 2):
+ *   - outgoing frames are queued and written once per turn (setImmediate), as one
+ *     Buffer: a fan-out of N messages to M members costs M writes per turn, not N×M;
+ *   - while the socket's write buffer is over limits.writeHighWater, or the
+ *     connection has limits.maxInflight requests in progress, reading pauses, so a
+ *     client that pipelines requests without reading replies slows only itself;
+ *   - a connection whose unsent output exceeds limits.slowConsumerCap is dropped with
+ *     a GOODBYE (Redis client-output-buffer-limit): a slow reader never makes the
+ *     server hold unbounded memory for it.
+ * A stream that can no longer be trusted (FrameDecoder error) gets ERROR with reqId 0
+ * and is closed; everything else about a bad frame is answered and the stream goes on.
+ */
+import type { Socket } from 'node:net';
+import type { Logger } from 'pino';
+import { ChatError, isChatError, type ErrorCode } from '../common/errors.js';
+import { FrameDecoder, type Frame } from '../protocol/frame.js';
+import { encodeError, encodePush, encodeReply } from '../protocol/messages.js';
+import type { CommandName } from '../protocol/commands.js';
+import type { Payload } from '../protocol/codec.js';
+import type { Limits } from './limits.js';
+
+/** Session phases; dispatch refuses commands the phase does not allow. */
+export type Phase =
+  | 'fresh' //   connected, waiting for HELLO
+  | 'ready' //   HELLO done, not logged in: only beforeAuth commands
+  | 'authed' //  logged in as `user`
+  | 'closing'; // goodbye said or stream broken: input is ignored
+
+/** What a connection needs from the server that owns it. */
+export interface ConnectionHost {
+  readonly limits: Limits;
+  /** Runs one frame; returns a promise when work continues after this turn (never rejects). */
+  dispatch(conn: Connection, frame: Frame): Promise<void> | undefined;
+  /** Commands that change the session: later frames wait until they finish. */
+  isSerial(code: number): boolean;
+  authenticated(conn: Connection): void;
+  loggedOut(conn: Connection, user: string): void;
+  closed(conn: Connection): void;
+}
+
+const PAUSE_WRITE = 1;
+const PAUSE_INFLIGHT = 2;
+const PAUSE_HELD = 4;
+const PAUSE_HALT = 8;
+
+// ---- one flush per event-loop turn for every connection with queued output ----------
+let dirty = new Set<Connection>();
+let scheduled = false;
+function flushAll(): void {
+  scheduled = false;
+  const list = dirty;
+  dirty = new Set();
+  for (const c of list) c.flush();
+}
+function schedule(c: Connection): void {
+  dirty.add(c);
+  if (!scheduled) {
+    scheduled = true;
+    setImmediate(flushAll);
+  }
+}
+
+export class Connection {
+  phase: Phase = 'fresh';
+  user: string | undefined;
+  /** sha256 of the session token this connection logged in with (LOGOUT revokes it). */
+  tokenHash: string | undefined;
+  device = '';
+  /** LISTEN on: MESSAGE, PRESENCE and GROUP_EVENT pushes are delivered. */
+  listening = false;
+  lastSeen = Date.now();
+  lastPing = 0;
+  closeReason = 'peer closed';
+
+  private readonly decoder: FrameDecoder;
+  private out: Buffer[] = [];
+  private outBytes = 0;
+  private paused = 0;
+  private inflight = 0;
+  private idleWaiters: Array<() => void> = [];
+  /** Frames that arrived while a serial command ran; undefined when none runs. */
+  private held: Frame[] | undefined;
+  private authTimer: NodeJS.Timeout | undefined;
+  private ending = false;
+  private dead = false;
+  private halted = false;
+
+  constructor(
+    readonly id: number,
+    readonly socket: Socket,
+    readonly ip: string,
+    readonly log: Logger,
+    private readonly host: ConnectionHost,
+  ) {
+    this.decoder = new FrameDecoder(host.limits.maxFrame);
+    socket.setNoDelay(true); // SPEC §9 paced latency: no Nagle on small frames
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('error', (err: NodeJS.ErrnoException) => {
+      this.closeReason = `socket error ${err.code ?? err.message}`;
+      this.log.debug({ err: err.message }, 'socket error');
+    });
+    socket.on('close', () => this.onClose());
+    socket.on('drain', () => this.resume(PAUSE_WRITE));
+    this.armAuthTimer();
+  }
+
+  // ---- input -------------------------------------------------------------------
+
+  private get stopped(): boolean {
+    return this.phase === 'closing' || this.halted;
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.stopped) return;
+    this.lastSeen = Date.now(); // any frame (any byte) from the client counts as life
+    let frames: Frame[];
+    try {
+      frames = this.decoder.push(chunk);
+    } catch (err) {
+      const e = isChatError(err) ? err : new ChatError('CHAT_ERR_PROTOCOL', String(err));
+      this.log.info({ code: e.code, reason: e.message }, 'bad stream; closing connection');
+      this.fail(e.code, e.message);
+      return;
+    }
+    for (const f of frames) {
+      if (this.stopped) return; // a frame before this one may have closed the connection
+      if (this.held) this.hold(f);
+      else this.run(f);
+    }
+  }
+
+  private hold(f: Frame): void {
+    this.held!.push(f);
+    if (this.held!.length >= this.host.limits.maxInflight) this.pause(PAUSE_HELD);
+  }
+
+  private run(f: Frame): void {
+    // Counted before dispatch so a handler's synchronous part sees itself in flight.
+    this.inflight++;
+    const done = this.host.dispatch(this, f);
+    if (!done) {
+      this.settle();
+      return;
+    }
+    if (this.inflight >= this.host.limits.maxInflight) this.pause(PAUSE_INFLIGHT);
+    const serial = this.host.isSerial(f.code);
+    if (serial) this.held = [];
+    void done.then(() => {
+      this.settle();
+      if (serial) this.release();
+    });
+  }
+
+  private settle(): void {
+    this.inflight--;
+    if (this.inflight < this.host.limits.maxInflight) this.resume(PAUSE_INFLIGHT);
+    if (this.idleWaiters.length > 0) for (const w of this.idleWaiters.splice(0)) w();
+  }
+
+  /** Runs the frames held behind a finished serial command, in order. */
+  private release(): void {
+    const held = this.held ?? [];
+    this.held = undefined;
+    this.resume(PAUSE_HELD);
+    for (const f of held) {
+      if (this.stopped) return;
+      if (this.held) this.hold(f);
+      else this.run(f);
+    }
+  }
+
+  /**
+   * Resolves once at most `others` requests of this connection are in progress (BYE
+   * passes 1, itself; shutdown passes 0), or the connection is gone.
+   */
+  whenIdle(others = 1): Promise<void> {
+    return new Promise((resolve) => {
+      const check = (): void => {
+        if (this.inflight <= others || this.dead) resolve();
+        else this.idleWaiters.push(check);
+      };
+      check();
+    });
+  }
+
+  private pause(bit: number): void {
+    if (this.paused === 0) this.socket.pause();
+    this.paused |= bit;
+  }
+
+  private resume(bit: number): void {
+    if ((this.paused & bit) === 0) return;
+    this.paused &= ~bit;
+    if (this.paused === 0 && !this.dead) this.socket.resume();
+  }
+
+  /**
+   * Stops taking requests (shutdown): no more reading, and frames held behind a
+   * serial command are dropped unanswered (the client sees GOODBYE and no reply, so
+   * it knows they were not done). Requests in progress still finish and reply.
+   */
+  stopReading(): void {
+    this.halted = true;
+    this.pause(PAUSE_HALT);
+  }
+
+  // ---- session -----------------------------------------------------------------
+
+  private armAuthTimer(): void {
+    clearTimeout(this.authTimer);
+    const ms = this.host.limits.authTimeoutMs;
+    this.authTimer = setTimeout(() => {
+      if (this.phase === 'authed' || this.phase === 'closing') return;
+      this.log.info({ timeoutMs: ms }, 'not logged in in time; closing');
+      this.fail('CHAT_ERR_IDLE_TIMEOUT', `not logged in within ${ms / 1000} s; connect again and log in`, 'auth timeout');
+    }, ms);
+    this.authTimer.unref();
+  }
+
+  /** Marks the connection logged in as `user` (after LOGIN or REGISTER). */
+  authenticate(user: string, tokenHash: string, device: string): void {
+    clearTimeout(this.authTimer);
+    this.phase = 'authed';
+    this.user = user;
+    this.tokenHash = tokenHash;
+    this.device = device;
+    this.host.authenticated(this);
+  }
+
+  /** Back to the logged-out phase (LOGOUT); the auth timeout applies again. */
+  deauthenticate(): void {
+    const user = this.user;
+    this.phase = 'ready';
+    this.user = undefined;
+    this.tokenHash = undefined;
+    this.listening = false;
+    if (user !== undefined) this.host.loggedOut(this, user);
+    this.armAuthTimer();
+  }
+
+  // ---- output ------------------------------------------------------------------
+
+  /** Queues an encoded frame; the same Buffer may be queued on many connections. */
+  send(buf: Buffer): void {
+    if (this.dead || this.socket.writableEnded) return;
+    this.out.push(buf);
+    this.outBytes += buf.length;
+    if (this.outBytes + this.socket.writableLength > this.host.limits.slowConsumerCap) {
+      this.dropSlow();
+      return;
+    }
+    schedule(this);
+  }
+
+  reply(name: CommandName, reqId: number, payload: Payload = {}): void {
+    this.send(encodeReply(name, reqId, payload));
+  }
+
+  push(name: CommandName, payload: Payload = {}): void {
+    this.send(encodePush(name, payload));
+  }
+
+  error(reqId: number, code: ErrorCode, message: string): void {
+    this.send(encodeError(reqId, code, message));
+  }
+
+  /** Writes everything queued as one Buffer. Called once per turn by the scheduler. */
+  flush(): void {
+    if (this.dead || this.socket.writableEnded) {
+      this.out = [];
+      this.outBytes = 0;
+      return;
+    }
+    if (this.out.length > 0) {
+      const data = this.out.length === 1 ? this.out[0] : Buffer.concat(this.out, this.outBytes);
+      this.out = [];
+      this.outBytes = 0;
+      this.socket.write(data);
+      if (this.socket.writableLength > this.host.limits.writeHighWater) this.pause(PAUSE_WRITE);
+    }
+    if (this.ending) this.socket.end();
+  }
+
+  /** Says why (ERROR reqId 0, optionally a GOODBYE), then closes after the output is out. */
+  fail(code: ErrorCode, message: string, reason = message): void {
+    this.closeReason = reason;
+    this.error(0, code, message);
+    this.end(reason);
+  }
+
+  /** Sends GOODBYE {reason} and closes gracefully. */
+  goodbye(reason: string): void {
+    this.closeReason = reason;
+    this.push('GOODBYE', { reason });
+    this.end(reason);
+  }
+
+  /** Graceful close: queued output is written, then FIN. Input is ignored from now on. */
+  end(reason?: string): void {
+    if (reason) this.closeReason = reason;
+    if (this.ending || this.dead) return;
+    this.ending = true;
+    this.phase = 'closing';
+    clearTimeout(this.authTimer);
+    schedule(this);
+    // A peer that never reads could keep a half-closed socket forever.
+    setTimeout(() => this.destroy(), 5000).unref();
+  }
+
+  /** Immediate close, queued output discarded. */
+  destroy(reason?: string): void {
+    if (reason) this.closeReason = reason;
+    if (this.dead) return;
+    this.phase = 'closing';
+    this.socket.destroy();
+  }
+
+  private dropSlow(): void {
+    const queued = this.outBytes + this.socket.writableLength;
+    this.log.warn({ queuedBytes: queued }, 'slow consumer: output over the limit; dropping connection');
+    this.out = [];
+    this.outBytes = 0;
+    this.closeReason = 'slow consumer';
+    this.ending = true;
+    this.phase = 'closing';
+    clearTimeout(this.authTimer);
+    // Its socket buffer is full, so the GOODBYE arrives only if it catches up quickly;
+    // either way the connection is cut within a second.
+    this.socket.end(encodePush('GOODBYE', { reason: `too slow: over ${this.host.limits.slowConsumerCap} bytes of unread output` }));
+    setTimeout(() => this.destroy(), 1000).unref();
+  }
+
+  private onClose(): void {
+    if (this.dead) return;
+    this.dead = true;
+    this.phase = 'closing';
+    clearTimeout(this.authTimer);
+    this.out = [];
+    this.outBytes = 0;
+    dirty.delete(this);
+    for (const w of this.idleWaiters.splice(0)) w();
+    this.host.closed(this);
+  }
+
+  get isDead(): boolean {
+    return this.dead;
+  }
+}

@@ -1,0 +1,144 @@
+/**
+ * The engine owns the State and the Journal: ops → journal → state (STYLE "the house").
+ *
+ * Contract of commit(data):
+ *   - the op gets seq = state.seq + 1 and a server timestamp, and is applied to the
+ *     state at once, synchronously, so the next request's validation (which also runs
+ *     synchronously on the event loop) already sees it: two requests can never both
+ *     pass a check that only one of them may pass;
+ *   - the returned promise resolves only once the op's journal record is durable
+ *     (SPEC §8): callers reply to the client and fan out only after it resolves;
+ *   - if the journal fails, memory is ahead of disk and nothing can be acknowledged any
+ *     more: onJournalFailure runs (default: log fatal and exit the process non-zero).
+ * Handlers validate against the state before they commit; apply() re-checks and throws
+ * ApplyError (a bug) before changing anything, so a refused op leaves no trace.
+ */
+import { mkdirSync } from 'node:fs';
+import type { Logger } from 'pino';
+import { Journal } from '../journal/journal.js';
+import { apply } from '../state/apply.js';
+import { createState, type Op, type OpData, type State } from '../state/types.js';
+
+export interface EngineOptions {
+  dataDir: string;
+  log: Logger;
+  /** Called once when an append fails. Default: log fatal, exit(1). */
+  onJournalFailure?: (err: Error) => void;
+}
+
+export class Engine {
+  readonly state: State = createState();
+  /** Highest seq known durable; appends become durable in seq order. */
+  private durableSeq = 0;
+  /** Callers of whenDurable(), in nondecreasing seq order. */
+  private waiters: Array<{ seq: number; resolve: () => void }> = [];
+  private lastTs = 0;
+  private failed = false;
+  private closed = false;
+
+  private constructor(
+    private readonly journal: Journal,
+    private readonly log: Logger,
+    private readonly onJournalFailure: (err: Error) => void,
+  ) {}
+
+  /**
+   * Opens (creating if missing) the data dir and its journal, and replays every op.
+   * Throws JournalCorruptError for damage before the tail (SPEC §8), ApplyError when
+   * the journal does not describe a valid history.
+   */
+  static async open(opts: EngineOptions): Promise<Engine> {
+    const { dataDir, log } = opts;
+    mkdirSync(dataDir, { recursive: true });
+    const { journal, ops, truncatedBytes } = await Journal.open(dataDir);
+    if (truncatedBytes > 0) {
+      log.warn({ path: journal.path, truncatedBytes }, 'journal had a torn record at its tail; truncated it');
+    }
+    const onFailure = opts.onJournalFailure ?? ((err: Error) => {
+      log.fatal({ err }, 'journal write failed; memory is ahead of disk, stopping');
+      // Give the async log destination a moment to write the line, then stop hard.
+      setTimeout(() => process.exit(1), 50);
+    });
+    const engine = new Engine(journal, log, onFailure);
+    try {
+      for (const op of ops) engine.replay(op);
+    } catch (err) {
+      await journal.close();
+      throw err;
+    }
+    engine.durableSeq = engine.state.seq;
+    // debug, not info: SPEC §3 wants the first line to say where the server listens.
+    log.debug({ path: journal.path, seq: engine.state.seq }, 'journal replayed');
+    return engine;
+  }
+
+  private replay(op: Op): void {
+    apply(this.state, op);
+    if (op.ts > this.lastTs) this.lastTs = op.ts;
+  }
+
+  get seq(): number {
+    return this.state.seq;
+  }
+
+  /** See the contract at the top of the file. */
+  commit<D extends OpData>(data: D): Promise<Op & D> {
+    if (this.failed) return Promise.reject(new Error('journal failed; no more writes'));
+    if (this.closed) return Promise.reject(new Error('engine closed'));
+    // Timestamps never go backwards, even when the wall clock does: history is
+    // ordered by seq and people read ts next to it.
+    const now = Date.now();
+    this.lastTs = now > this.lastTs ? now : this.lastTs;
+    const op = { ...data, seq: this.state.seq + 1, ts: this.lastTs } as Op & D;
+    apply(this.state, op);
+    return this.journal.append(op).then(
+      () => {
+        this.markDurable(op.seq);
+        return op;
+      },
+      (err: Error) => {
+        if (!this.failed) {
+          this.failed = true;
+          this.onJournalFailure(err);
+        }
+        throw err;
+      },
+    );
+  }
+
+  private markDurable(seq: number): void {
+    if (seq > this.durableSeq) this.durableSeq = seq;
+    let i = 0;
+    while (i < this.waiters.length && this.waiters[i].seq <= this.durableSeq) this.waiters[i++].resolve();
+    if (i > 0) this.waiters.splice(0, i);
+  }
+
+  /** True when everything up to `seq` is on disk. */
+  isDurable(seq: number): boolean {
+    return this.durableSeq >= seq;
+  }
+
+  /**
+   * Resolves once every op up to `seq` (default: all committed so far) is durable. A
+   * reply that shows state (a listing, a duplicate SEND) waits for the seq it read,
+   * so it never reveals a write that a crash could still take back. Never rejects:
+   * a journal failure stops the process instead.
+   */
+  whenDurable(seq: number = this.state.seq): Promise<void> {
+    if (this.durableSeq >= seq) return Promise.resolve();
+    return new Promise((resolve) => {
+      const w = { seq, resolve };
+      // Callers almost always come in seq order; keep the list sorted regardless.
+      let i = this.waiters.length;
+      while (i > 0 && this.waiters[i - 1].seq > seq) i--;
+      this.waiters.splice(i, 0, w);
+    });
+  }
+
+  /** Waits for pending appends, then closes the journal. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.journal.close();
+  }
+}

@@ -1,0 +1,208 @@
+/**
+ * Account family: REGISTER, LOGIN, LOGOUT, WHOAMI, PASSWD, RENAME.
+ *
+ * Contracts:
+ *   - passwords and tokens are never logged (not even on failure);
+ *   - a wrong user name and a wrong password give the same CHAT_ERR_AUTH_FAILED and
+ *     cost the same scrypt time (auth.dummyHash), so accounts cannot be enumerated;
+ *   - failed logins (and failed PASSWD checks) count per (account, IP); over
+ *     limits.loginAttempts within limits.loginWindowMs the answer is
+ *     CHAT_ERR_RATE_LIMITED, without checking the password, until the window passes;
+ *   - validation runs again after every await, since other requests may have
+ *     committed meanwhile (two REGISTERs of one name: one wins, one gets CONFLICT).
+ */
+import { ChatError } from '../../common/errors.js';
+import { checkDisplayName, checkName } from '../../common/names.js';
+import type { UserRecord } from '../../state/types.js';
+import { dummyHash, hashPassword, hashToken, newToken, verifyPassword } from '../auth.js';
+import type { Connection } from '../connection.js';
+import type { HandlerTable, ServerCtx } from './types.js';
+
+const MAX_PASSWORD_BYTES = 1024;
+const MAX_GENDER = 32;
+const MAX_AGE = 150;
+const MAX_DEVICE = 64;
+
+export function profileOf(u: UserRecord) {
+  return { name: u.name, displayName: u.displayName, age: u.age, gender: u.gender, admin: u.admin, createdTs: u.createdTs };
+}
+
+/** The logged-in user's record (dispatch guarantees the connection is authenticated). */
+export function me(ctx: ServerCtx, conn: Connection): UserRecord {
+  const u = ctx.engine.state.users.get(conn.user!);
+  if (!u) throw new Error(`authenticated user "${conn.user}" has no record`);
+  return u;
+}
+
+export function checkPassword(pw: unknown): string {
+  if (typeof pw !== 'string' || pw.length === 0) throw new ChatError('CHAT_ERR_INVALID', 'the password must not be empty');
+  if (Buffer.byteLength(pw, 'utf8') > MAX_PASSWORD_BYTES) {
+    throw new ChatError('CHAT_ERR_TOO_LARGE', `the password is longer than ${MAX_PASSWORD_BYTES} bytes`);
+  }
+  return pw;
+}
+
+function deviceOf(p: { device?: string }): string {
+  // eslint-disable-next-line no-control-regex
+  const d = (p.device ?? '').replace(/[\u0000-\u001f\u007f]/g, '').slice(0, MAX_DEVICE);
+  return d || 'unknown';
+}
+
+function notLoggedIn(conn: Connection): void {
+  if (conn.phase === 'authed') {
+    throw new ChatError('CHAT_ERR_CONFLICT', `this connection is already logged in as "${conn.user}" (log out first)`);
+  }
+}
+
+function rateLimit(ctx: ServerCtx, conn: Connection, name: string): void {
+  const waitMs = ctx.limiter.check(name, conn.ip);
+  if (waitMs > 0) {
+    conn.log.warn({ user: name }, 'login refused: too many failed attempts');
+    throw new ChatError('CHAT_ERR_RATE_LIMITED',
+      `too many failed logins for "${name}" from this address; try again in ${Math.ceil(waitMs / 1000)} s`);
+  }
+}
+
+const AUTH_FAILED = 'login failed: wrong user name or password';
+
+export const accountHandlers: HandlerTable = {
+  REGISTER: {
+    serial: true,
+    async run(ctx, conn, p) {
+      if (!ctx.registration) {
+        throw new ChatError('CHAT_ERR_REGISTRATION_CLOSED',
+          'registration is closed on this server; ask its operator for an account (chat-server useradd)');
+      }
+      notLoggedIn(conn);
+      const name = checkName('user', p.name);
+      const password = checkPassword(p.password);
+      const displayName = checkDisplayName(p.displayName ?? name);
+      if (p.age !== undefined && p.age > MAX_AGE) throw new ChatError('CHAT_ERR_INVALID', `age ${p.age} is not in 0..${MAX_AGE}`);
+      // eslint-disable-next-line no-control-regex
+      if (p.gender !== undefined && (p.gender.length > MAX_GENDER || /[\u0000-\u001f\u007f]/.test(p.gender))) {
+        throw new ChatError('CHAT_ERR_INVALID', `gender must be at most ${MAX_GENDER} printable characters`);
+      }
+      const state = ctx.engine.state;
+      const free = (): void => {
+        if (state.users.has(name)) throw new ChatError('CHAT_ERR_CONFLICT', `user name "${name}" is taken; choose another`);
+        if (state.displayNames.has(displayName)) {
+          throw new ChatError('CHAT_ERR_CONFLICT', `display name "${displayName}" is taken; choose another (--display-name)`);
+        }
+      };
+      free();
+      const passwordHash = await hashPassword(password, ctx.scrypt);
+      free();
+      const token = newToken();
+      const tokenHash = hashToken(token);
+      const device = deviceOf(p);
+      // Admin rights come only from `chat-server useradd --admin`, never from REGISTER.
+      await Promise.all([
+        ctx.engine.commit({ type: 'user.create', name, passwordHash, displayName, age: p.age, gender: p.gender, admin: false }),
+        ctx.engine.commit({ type: 'session.create', name, tokenHash, device }),
+      ]);
+      conn.log.info({ user: name, device }, 'registered');
+      conn.authenticate(name, tokenHash, device);
+      return { token, profile: profileOf(state.users.get(name)!) };
+    },
+  },
+
+  LOGIN: {
+    serial: true,
+    async run(ctx, conn, p) {
+      notLoggedIn(conn);
+      const name = String(p.name).slice(0, 64);
+      rateLimit(ctx, conn, name);
+      const state = ctx.engine.state;
+      const device = deviceOf(p);
+      let token: string;
+      let tokenHash: string;
+      if (p.password !== undefined) {
+        const u = state.users.get(name);
+        const stored = u?.passwordHash;
+        const ok = await verifyPassword(p.password, stored ?? (await dummyHash()));
+        // A PASSWD committed while scrypt ran makes the old password wrong.
+        if (!u || !ok || u.passwordHash !== stored) {
+          ctx.limiter.fail(name, conn.ip);
+          conn.log.info({ user: name, how: 'password' }, 'login failed');
+          throw new ChatError('CHAT_ERR_AUTH_FAILED', AUTH_FAILED);
+        }
+        token = newToken();
+        tokenHash = hashToken(token);
+        await ctx.engine.commit({ type: 'session.create', name, tokenHash, device });
+      } else if (p.token !== undefined) {
+        tokenHash = hashToken(p.token);
+        if (!state.users.get(name)?.sessions.has(tokenHash)) {
+          ctx.limiter.fail(name, conn.ip);
+          conn.log.info({ user: name, how: 'token' }, 'login failed');
+          throw new ChatError('CHAT_ERR_AUTH_FAILED', 'login failed: wrong user name, or the session has ended; log in with the password');
+        }
+        token = p.token;
+      } else {
+        throw new ChatError('CHAT_ERR_INVALID', 'LOGIN needs a password or a session token');
+      }
+      ctx.limiter.succeed(name, conn.ip);
+      conn.log.info({ user: name, device }, 'logged in');
+      conn.authenticate(name, tokenHash, device);
+      return { token, profile: profileOf(state.users.get(name)!) };
+    },
+  },
+
+  /** Revokes this connection's session token; the connection is logged out but stays open. */
+  LOGOUT: {
+    serial: true,
+    async run(ctx, conn) {
+      const u = me(ctx, conn);
+      const tokenHash = conn.tokenHash;
+      if (tokenHash !== undefined && u.sessions.has(tokenHash)) {
+        await ctx.engine.commit({ type: 'session.revoke', name: u.name, tokenHash });
+      }
+      conn.log.info({ user: u.name }, 'logged out');
+      conn.deauthenticate();
+      return {};
+    },
+  },
+
+  WHOAMI: {
+    run: (ctx, conn) => ({ profile: profileOf(me(ctx, conn)) }),
+  },
+
+  /**
+   * Checks the old password, stores the new hash (the op ends every session) and
+   * re-creates this connection's own session, so only the other sessions end.
+   */
+  PASSWD: {
+    async run(ctx, conn, p) {
+      const u = me(ctx, conn);
+      rateLimit(ctx, conn, u.name);
+      const newPassword = checkPassword(p.newPassword);
+      const stored = u.passwordHash;
+      if (!(await verifyPassword(String(p.oldPassword), stored)) || u.passwordHash !== stored) {
+        ctx.limiter.fail(u.name, conn.ip);
+        throw new ChatError('CHAT_ERR_AUTH_FAILED', 'the current password is wrong');
+      }
+      const passwordHash = await hashPassword(newPassword, ctx.scrypt);
+      const commits: Promise<unknown>[] = [ctx.engine.commit({ type: 'user.passwd', name: u.name, passwordHash })];
+      if (conn.tokenHash !== undefined && conn.phase === 'authed') {
+        commits.push(ctx.engine.commit({ type: 'session.create', name: u.name, tokenHash: conn.tokenHash, device: conn.device }));
+      }
+      await Promise.all(commits);
+      conn.log.info({ user: u.name }, 'password changed; other sessions revoked');
+      return {};
+    },
+  },
+
+  RENAME: {
+    async run(ctx, conn, p) {
+      const u = me(ctx, conn);
+      const displayName = checkDisplayName(p.displayName);
+      const holder = ctx.engine.state.displayNames.get(displayName);
+      if (holder !== undefined && holder !== u.name) {
+        throw new ChatError('CHAT_ERR_CONFLICT', `display name "${displayName}" is taken by another account; choose another`);
+      }
+      if (u.displayName !== displayName) {
+        await ctx.engine.commit({ type: 'user.rename', name: u.name, displayName });
+      }
+      return { profile: profileOf(u) };
+    },
+  },
+};

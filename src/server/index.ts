@@ -1,0 +1,70 @@
+/**
+ * Programmatic API of the primary server, used by the CLI, tests and benches.
+ *
+ *   const srv = await startServer({ dataDir, listen: '127.0.0.1:0' });
+ *   srv.address   // { host, port } actually bound
+ *   await srv.close()   // the SIGTERM path: GOODBYE to clients, journal durable and closed
+ *
+ * Start-up opens (creating if missing) dataDir, replays its journal (a torn tail is
+ * cut with a warning; damage elsewhere throws JournalCorruptError), then listens.
+ */
+import type { LevelWithSilent, Logger } from 'pino';
+import { pino } from 'pino';
+import { parseHostPort, type HostPort } from '../common/address.js';
+import { Engine } from './engine.js';
+import { resolveLimits, type Limits } from './limits.js';
+import { ChatServer } from './server.js';
+
+export { DEFAULT_LIMITS, type Limits } from './limits.js';
+export { ListenError } from './server.js';
+
+export interface StartOptions {
+  dataDir: string;
+  /** "HOST:PORT" or {host, port}; port 0 picks a free port. */
+  listen: string | HostPort;
+  /** Open (default) or closed registration. */
+  registration?: boolean | 'open' | 'closed';
+  limits?: Partial<Limits>;
+  /** Used when no logger is given: a pino logger on stderr at this level (default info). */
+  logLevel?: LevelWithSilent;
+  logger?: Logger;
+  /** Serve TLS with this certificate and key (PEM). */
+  tls?: { cert: string | Buffer; key: string | Buffer };
+  /** scrypt cost for new password hashes; tests lower it. Default N=16384, r=8, p=1. */
+  scrypt?: { N: number; r: number; p: number };
+  /** What to do when the journal cannot be written. Default: log fatal, exit(1). */
+  onJournalFailure?: (err: Error) => void;
+}
+
+export interface ServerHandle {
+  /** The address actually bound. */
+  readonly address: HostPort;
+  readonly engine: Engine;
+  readonly log: Logger;
+  /** Connections open now (authenticated or not). */
+  connectionCount(): number;
+  /** Orderly shutdown (SPEC §3 SIGTERM); idempotent. */
+  close(): Promise<void>;
+}
+
+export async function startServer(opts: StartOptions): Promise<ServerHandle> {
+  const log = opts.logger ?? pino({ name: 'chat-server', level: opts.logLevel ?? 'info' }, pino.destination(2));
+  const limits = resolveLimits(opts.limits);
+  const where = typeof opts.listen === 'string' ? parseHostPort(opts.listen, '--listen') : opts.listen;
+  const registration = opts.registration === undefined || opts.registration === true || opts.registration === 'open';
+  const engine = await Engine.open({ dataDir: opts.dataDir, log, onJournalFailure: opts.onJournalFailure });
+  const server = new ChatServer({ engine, dataDir: opts.dataDir, limits, registration, log, tls: opts.tls, scrypt: opts.scrypt });
+  try {
+    await server.listen(where);
+  } catch (err) {
+    await engine.close();
+    throw err;
+  }
+  return {
+    address: server.address,
+    engine,
+    log,
+    connectionCount: () => server.connectionCount,
+    close: () => server.close(),
+  };
+}

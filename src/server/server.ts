@@ -1,0 +1,217 @@
+/**
+ * The primary server: listener, connection registry, per-IP limit, keepalive sweep,
+ * and the orderly shutdown of SPEC §3.
+ *
+ * Contracts:
+ *   - once listening it logs, at info, msg "listening" with `address` = "HOST:PORT"
+ *     of the port actually bound (so --listen 127.0.0.1:0 works); no info line about
+ *     the network comes before it;
+ *   - a connection beyond limits.maxConnsPerIp from one address gets ERROR
+ *     CHAT_ERR_BUSY (reqId 0) and is closed;
+ *   - every limits.pingIntervalMs a PING_PUSH goes to connections that have been
+ *     silent that long; one silent for over twice the interval is closed as vanished;
+ *   - close(): stop accepting, stop reading requests, let requests in progress finish
+ *     and reply, GOODBYE {reason: 'server shutting down'} to everyone, end the
+ *     sockets, make the journal durable and close it.
+ */
+import net from 'node:net';
+import tls from 'node:tls';
+import type { Logger } from 'pino';
+import { formatHostPort, type HostPort } from '../common/address.js';
+import { encodeError, encodePush } from '../protocol/messages.js';
+import { LoginLimiter, SCRYPT_DEFAULTS } from './auth.js';
+import { Connection, type ConnectionHost } from './connection.js';
+import type { Engine } from './engine.js';
+import { Fanout } from './fanout.js';
+import { createDispatcher, type Dispatcher, type ServerCtx } from './handlers/index.js';
+import type { Limits } from './limits.js';
+
+export interface ServerConfig {
+  engine: Engine;
+  /** For the log line only. */
+  dataDir?: string;
+  limits: Limits;
+  registration: boolean;
+  log: Logger;
+  tls?: { cert: string | Buffer; key: string | Buffer };
+  scrypt?: { N: number; r: number; p: number };
+}
+
+/** Raised when the listening socket cannot be bound (address in use, no permission). */
+export class ListenError extends Error {
+  constructor(readonly address: string, readonly code: string | undefined, cause: Error) {
+    const why = code === 'EADDRINUSE' ? 'address in use' : code === 'EACCES' ? 'permission denied' : cause.message;
+    super(`cannot listen on ${address}: ${why}`, { cause });
+    this.name = 'ListenError';
+  }
+}
+
+const SHUTDOWN_GRACE_MS = 5000;
+
+export class ChatServer implements ConnectionHost {
+  readonly limits: Limits;
+  readonly fanout: Fanout;
+  readonly ctx: ServerCtx;
+  private readonly dispatcher: Dispatcher;
+  private readonly conns = new Set<Connection>();
+  private readonly perIp = new Map<string, number>();
+  private readonly listener: net.Server;
+  private readonly log: Logger;
+  private nextId = 1;
+  private pingTimer: NodeJS.Timeout | undefined;
+  private closing: Promise<void> | undefined;
+  address: HostPort = { host: '', port: 0 };
+
+  constructor(private readonly cfg: ServerConfig) {
+    this.limits = cfg.limits;
+    this.log = cfg.log;
+    this.fanout = new Fanout(cfg.engine.state);
+    const limiter = new LoginLimiter(cfg.limits.loginAttempts, cfg.limits.loginWindowMs);
+    this.ctx = {
+      engine: cfg.engine, limits: cfg.limits, registration: cfg.registration, fanout: this.fanout,
+      limiter, log: cfg.log, scrypt: cfg.scrypt ?? SCRYPT_DEFAULTS,
+    };
+    this.dispatcher = createDispatcher(this.ctx);
+    this.listener = cfg.tls
+      ? tls.createServer({ cert: cfg.tls.cert, key: cfg.tls.key }, (s) => this.accept(s))
+      : net.createServer((s) => this.accept(s));
+    this.listener.on('tlsClientError', (err: Error) => this.log.debug({ err: err.message }, 'TLS handshake failed'));
+  }
+
+  /** Binds and starts serving; rejects with ListenError. */
+  async listen(where: HostPort): Promise<HostPort> {
+    await new Promise<void>((resolve, reject) => {
+      const onError = (err: NodeJS.ErrnoException): void => reject(new ListenError(formatHostPort(where), err.code, err));
+      this.listener.once('error', onError);
+      this.listener.listen({ host: where.host, port: where.port }, () => {
+        this.listener.off('error', onError);
+        resolve();
+      });
+    });
+    this.listener.on('error', (err) => this.log.error({ err }, 'listener error'));
+    const bound = this.listener.address() as net.AddressInfo;
+    this.address = { host: bound.address, port: bound.port };
+    this.log.info({
+      address: formatHostPort(this.address), tls: !!this.cfg.tls,
+      registration: this.cfg.registration ? 'open' : 'closed', seq: this.cfg.engine.seq, dataDir: this.cfg.dataDir,
+    }, 'listening');
+    const tick = Math.max(10, Math.floor(this.limits.pingIntervalMs / 2));
+    this.pingTimer = setInterval(() => this.sweep(), tick);
+    this.pingTimer.unref();
+    return this.address;
+  }
+
+  private accept(socket: net.Socket): void {
+    socket.on('error', () => undefined); // Connection adds its own; this covers refused sockets
+    if (this.closing) {
+      socket.destroy();
+      return;
+    }
+    const ip = socket.remoteAddress ?? 'unknown';
+    const count = this.perIp.get(ip) ?? 0;
+    if (count >= this.limits.maxConnsPerIp) {
+      this.log.warn({ remote: ip, limit: this.limits.maxConnsPerIp }, 'too many connections from one address; refused');
+      socket.end(encodeError(0, 'CHAT_ERR_BUSY',
+        `too many connections from ${ip} (limit ${this.limits.maxConnsPerIp}); close some and try again`));
+      setTimeout(() => socket.destroy(), 2000).unref();
+      return;
+    }
+    this.perIp.set(ip, count + 1);
+    const id = this.nextId++;
+    const log = this.log.child({ conn: id, remote: formatHostPort({ host: ip, port: socket.remotePort ?? 0 }) });
+    const conn = new Connection(id, socket, ip, log, this);
+    this.conns.add(conn);
+    log.debug('connected');
+  }
+
+  // ---- ConnectionHost ----------------------------------------------------------
+
+  dispatch(conn: Connection, frame: Parameters<Dispatcher['dispatch']>[1]): Promise<void> | undefined {
+    return this.dispatcher.dispatch(conn, frame);
+  }
+
+  isSerial(code: number): boolean {
+    return this.dispatcher.isSerial(code);
+  }
+
+  /** A user's first connection makes them online for the people they share groups with. */
+  authenticated(conn: Connection): void {
+    if (this.fanout.add(conn)) this.fanout.presence(conn.user!, true);
+  }
+
+  loggedOut(conn: Connection, user: string): void {
+    if (this.fanout.remove(conn, user)) this.fanout.presence(user, false);
+  }
+
+  closed(conn: Connection): void {
+    this.conns.delete(conn);
+    const n = (this.perIp.get(conn.ip) ?? 1) - 1;
+    if (n > 0) this.perIp.set(conn.ip, n);
+    else this.perIp.delete(conn.ip);
+    if (conn.user !== undefined) this.loggedOut(conn, conn.user);
+    conn.log.debug({ reason: conn.closeReason, user: conn.user }, 'closed');
+  }
+
+  // ---- keepalive -----------------------------------------------------------------
+
+  private readonly pingFrame = encodePush('PING_PUSH');
+
+  private sweep(): void {
+    const now = Date.now();
+    const interval = this.limits.pingIntervalMs;
+    for (const c of this.conns) {
+      if (c.phase === 'closing') continue;
+      const silent = now - c.lastSeen;
+      if (silent > 2 * interval) {
+        c.log.info({ silentMs: silent }, 'no sign of life; closing as vanished');
+        c.destroy('ping timeout');
+      } else if (silent >= interval && now - c.lastPing >= interval && c.phase !== 'fresh') {
+        c.lastPing = now;
+        c.send(this.pingFrame);
+      }
+    }
+  }
+
+  get connectionCount(): number {
+    return this.conns.size;
+  }
+
+  // ---- shutdown ------------------------------------------------------------------
+
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
+    this.log.info({ connections: this.conns.size }, 'shutting down');
+    clearInterval(this.pingTimer);
+    const stopped = new Promise<void>((resolve) => this.listener.close(() => resolve()));
+    const conns = [...this.conns];
+    for (const c of conns) c.stopReading();
+    await withTimeout(Promise.all(conns.map((c) => c.whenIdle(0))), SHUTDOWN_GRACE_MS);
+    await this.ctx.engine.whenDurable();
+    for (const c of conns) c.goodbye('server shutting down');
+    const allClosed = Promise.all(conns.map((c) => new Promise<void>((resolve) => {
+      if (c.isDead) resolve();
+      else c.socket.once('close', () => resolve());
+    })));
+    if (!(await withTimeout(allClosed, SHUTDOWN_GRACE_MS))) {
+      for (const c of this.conns) c.destroy('shutdown: peer did not close');
+    }
+    await stopped;
+    await this.ctx.engine.close();
+    this.log.info({ seq: this.ctx.engine.seq }, 'stopped; journal closed');
+  }
+}
+
+/** True when `p` settled within `ms`. */
+async function withTimeout(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => { timer = setTimeout(() => resolve(false), ms); });
+  try {
+    return await Promise.race([p.then(() => true), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
