@@ -167,7 +167,7 @@ describe('chat CLI against a fake server', () => {
     expect(JSON.parse(r.stdout)).toMatchObject({ group: 'ops', text: 'build #5 ok' });
 
     const t = await runChat(['wait', '-g', 'ops', '--timeout', '0.2'], env);
-    expect(t).toMatchObject({ code: 9, stderr: 'chat: no matching message in #ops within 0.2 s\n' });
+    expect(t).toMatchObject({ code: 9, stderr: 'chat: waiting for a message in #ops\nchat: no matching message in #ops within 0.2 s\n' });
     expect(server.conns.at(-1)!.requests.at(-1)!.name).toBe('BYE');
 
     expect((await runChat(['wait', '-g', 'dev', '--timeout', '5'], env)).code).toBe(5);
