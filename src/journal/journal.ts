@@ -51,17 +51,37 @@ export interface ReadResult {
   truncatedBytes: number;
 }
 
+/** True when a structurally valid record (length fits, CRC matches) starts at `off`. */
+function validRecordAt(buf: Buffer, off: number): boolean {
+  if (off + HEAD > buf.length) return false;
+  const len = buf.readUInt32BE(off);
+  if (len < 9 || off + HEAD + len > buf.length) return false;
+  return crc32(buf.subarray(off + HEAD, off + HEAD + len)) === buf.readUInt32BE(off + 4);
+}
+
+/**
+ * Whether damage found at `off` is a torn tail (an interrupted final write) rather
+ * than damage in the middle: nothing after it looks like a record. Checking only the
+ * damaged record's own length field is not enough: a flipped bit there can make it
+ * point past the end and would pass a whole valid suffix off as a torn tail, silently
+ * dropping acknowledged records. Runs only on the error path.
+ */
+function isTornTail(buf: Buffer, off: number): boolean {
+  for (let p = off + 1; p + HEAD + 9 <= buf.length; p++) {
+    if (validRecordAt(buf, p)) return false;
+  }
+  return true;
+}
+
 /** Parses a journal image. Pure apart from the error it throws. */
 export function parseJournal(buf: Buffer, file: string): ReadResult {
   const ops: Op[] = [];
   let off = 0;
   while (off < buf.length) {
     const bad = (reason: string): ReadResult => {
-      // Torn tail: the damaged record reaches the end of the file. Anything after a
-      // complete-but-bad record means damage in the middle, which must not be hidden.
-      if (off + HEAD > buf.length || off + HEAD + buf.readUInt32BE(off) >= buf.length) {
-        return { ops, validBytes: off, truncatedBytes: buf.length - off };
-      }
+      // Torn tail: no valid record follows the damage. Anything valid after it means
+      // damage in the middle, which must not be hidden (SPEC §8).
+      if (isTornTail(buf, off)) return { ops, validBytes: off, truncatedBytes: buf.length - off };
       throw new JournalCorruptError(file, off, reason);
     };
     if (off + HEAD > buf.length) return bad('truncated header');

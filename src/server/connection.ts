@@ -8,9 +8,11 @@
  *   - while the socket's write buffer is over limits.writeHighWater, or the
  *     connection has limits.maxInflight requests in progress, reading pauses, so a
  *     client that pipelines requests without reading replies slows only itself;
- *   - a connection whose unsent output exceeds limits.slowConsumerCap is dropped with
- *     a GOODBYE (Redis client-output-buffer-limit): a slow reader never makes the
- *     server hold unbounded memory for it.
+ *   - a connection whose unread output (socket buffer after a flush) exceeds
+ *     limits.slowConsumerCap is dropped with a GOODBYE (Redis
+ *     client-output-buffer-limit): a slow reader never makes the server hold
+ *     unbounded memory for it. A burst queued within one turn may reach twice the
+ *     cap before it is written.
  * A stream that can no longer be trusted (FrameDecoder error) gets ERROR with reqId 0
  * and is closed; everything else about a bad frame is answered and the stream goes on.
  */
@@ -73,7 +75,7 @@ export class Connection {
   /** LISTEN on: MESSAGE, PRESENCE and GROUP_EVENT pushes are delivered. */
   listening = false;
   lastSeen = Date.now();
-  lastPing = 0;
+  lastPing = Date.now();
   closeReason = 'peer closed';
 
   private readonly decoder: FrameDecoder;
@@ -249,7 +251,9 @@ export class Connection {
     if (this.dead || this.socket.writableEnded) return;
     this.out.push(buf);
     this.outBytes += buf.length;
-    if (this.outBytes + this.socket.writableLength > this.host.limits.slowConsumerCap) {
+    // The real test is in flush(), on what the peer has left unread; this one only
+    // bounds memory when a single turn queues more than the cap on top of that.
+    if (this.outBytes + this.socket.writableLength > 2 * this.host.limits.slowConsumerCap) {
       this.dropSlow();
       return;
     }
@@ -280,7 +284,12 @@ export class Connection {
       this.out = [];
       this.outBytes = 0;
       this.socket.write(data);
-      if (this.socket.writableLength > this.host.limits.writeHighWater) this.pause(PAUSE_WRITE);
+      const unread = this.socket.writableLength;
+      if (unread > this.host.limits.slowConsumerCap) {
+        this.dropSlow();
+        return;
+      }
+      if (unread > this.host.limits.writeHighWater) this.pause(PAUSE_WRITE);
     }
     if (this.ending) this.socket.end();
   }

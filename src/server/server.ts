@@ -8,8 +8,9 @@
  *     the network comes before it;
  *   - a connection beyond limits.maxConnsPerIp from one address gets ERROR
  *     CHAT_ERR_BUSY (reqId 0) and is closed;
- *   - every limits.pingIntervalMs a PING_PUSH goes to connections that have been
- *     silent that long; one silent for over twice the interval is closed as vanished;
+ *   - every limits.pingIntervalMs a PING_PUSH goes to each connection past HELLO; a
+ *     connection silent for over twice the interval gets ERROR CHAT_ERR_IDLE_TIMEOUT
+ *     and is closed as vanished (within 2.5 intervals: the sweep runs every half);
  *   - close(): stop accepting, stop reading requests, let requests in progress finish
  *     and reply, GOODBYE {reason: 'server shutting down'} to everyone, end the
  *     sockets, make the journal durable and close it.
@@ -164,8 +165,9 @@ export class ChatServer implements ConnectionHost {
       const silent = now - c.lastSeen;
       if (silent > 2 * interval) {
         c.log.info({ silentMs: silent }, 'no sign of life; closing as vanished');
-        c.destroy('ping timeout');
-      } else if (silent >= interval && now - c.lastPing >= interval && c.phase !== 'fresh') {
+        c.fail('CHAT_ERR_IDLE_TIMEOUT', `nothing heard from the client for ${Math.round(silent / 1000)} s; closing`, 'ping timeout');
+      } else if (c.phase !== 'fresh' && now - c.lastPing >= interval) {
+        // Every pingMs (PROTOCOL.md §6), busy or not: clients use it to see the server lives.
         c.lastPing = now;
         c.send(this.pingFrame);
       }

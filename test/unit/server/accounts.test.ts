@@ -1,0 +1,166 @@
+/**
+ * REGISTER, LOGIN (password and token), LOGOUT, WHOAMI, PASSWD, RENAME, the login
+ * attempt limit, and offline useradd.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { addUser } from '../../../src/server/offline.js';
+import { silentLogger } from '../../../src/common/logger.js';
+import { removeDir, startTestServer, tempDir, type TestServer } from './helpers.js';
+
+let ts: TestServer | undefined;
+afterEach(async () => {
+  if (ts) {
+    await ts.stop();
+    removeDir(ts.dataDir);
+    ts = undefined;
+  }
+});
+
+describe('REGISTER', () => {
+  it('creates the account with its profile, logs in and returns a token', async () => {
+    ts = await startTestServer();
+    const c = await ts.client();
+    const r = await c.register('ann', 'secret-1', { displayName: 'Ann A', age: 31, gender: 'f', device: 'laptop' });
+    expect(r.token).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(r.profile).toMatchObject({ name: 'ann', displayName: 'Ann A', age: 31, gender: 'f', admin: false });
+    expect((await c.request('WHOAMI')).profile.name).toBe('ann');
+    // Neither the password nor the token is on disk or in the log.
+    const journal = readFileSync(join(ts.dataDir, 'journal.log'), 'utf8');
+    expect(journal).not.toContain('secret-1');
+    expect(journal).not.toContain(r.token);
+    expect(JSON.stringify(ts.logs)).not.toContain('secret-1');
+    expect(JSON.stringify(ts.logs)).not.toContain(r.token);
+  });
+
+  it('refuses taken names, taken display names and invalid fields', async () => {
+    ts = await startTestServer();
+    await ts.user('ann');
+    const c = await ts.client();
+    await c.hello();
+    expect((await c.refusal('REGISTER', { name: 'ann', password: 'x' })).code).toBe('CHAT_ERR_CONFLICT');
+    expect((await c.refusal('REGISTER', { name: 'bob', password: 'x', displayName: 'ann' })).code).toBe('CHAT_ERR_CONFLICT');
+    expect((await c.refusal('REGISTER', { name: '-bad', password: 'x' })).code).toBe('CHAT_ERR_INVALID');
+    expect((await c.refusal('REGISTER', { name: 'bob', password: '' })).code).toBe('CHAT_ERR_INVALID');
+    expect((await c.refusal('REGISTER', { name: 'bob', password: 'x', age: 151 })).code).toBe('CHAT_ERR_INVALID');
+    expect((await c.refusal('REGISTER', { name: 'bob', password: 'x', gender: 'g'.repeat(33) })).code).toBe('CHAT_ERR_INVALID');
+    expect((await c.refusal('REGISTER', { name: 'bob', password: 'x', displayName: ' padded' })).code).toBe('CHAT_ERR_INVALID');
+    await c.request('REGISTER', { name: 'bob', password: 'x', age: 150 });
+  });
+
+  it('lets only one of two concurrent registrations of a name win', async () => {
+    ts = await startTestServer();
+    const [a, b] = [await ts.client(), await ts.client()];
+    await Promise.all([a.hello(), b.hello()]);
+    const results = await Promise.allSettled([
+      a.request('REGISTER', { name: 'dup', password: 'one' }),
+      b.request('REGISTER', { name: 'dup', password: 'two' }),
+    ]);
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    expect(results.filter((r) => r.status === 'rejected').map((r) => (r as PromiseRejectedResult).reason.code)).toEqual(['CHAT_ERR_CONFLICT']);
+  });
+
+  it('is refused when registration is closed', async () => {
+    ts = await startTestServer({ registration: 'closed' });
+    const c = await ts.client();
+    expect((await c.hello()).registration).toBe(false);
+    expect((await c.refusal('REGISTER', { name: 'x', password: 'y' })).code).toBe('CHAT_ERR_REGISTRATION_CLOSED');
+  });
+});
+
+describe('LOGIN and LOGOUT', () => {
+  it('logs in by password and by token; wrong user and wrong password read the same', async () => {
+    ts = await startTestServer();
+    const reg = await (await ts.user('ann')).request('WHOAMI');
+    expect(reg.profile.name).toBe('ann');
+    const c = await ts.client();
+    await c.hello();
+    const wrongPw = await c.refusal('LOGIN', { name: 'ann', password: 'nope' });
+    const wrongUser = await c.refusal('LOGIN', { name: 'nobody', password: 'nope' });
+    expect(wrongPw.code).toBe('CHAT_ERR_AUTH_FAILED');
+    expect(wrongUser.code).toBe('CHAT_ERR_AUTH_FAILED');
+    expect(wrongPw.message).toBe(wrongUser.message);
+    const ok = await c.request('LOGIN', { name: 'ann', password: 'pw-ann', device: 'phone' });
+    expect(ok.profile.name).toBe('ann');
+
+    const t = await ts.client();
+    await t.hello();
+    expect((await t.refusal('LOGIN', { name: 'ann', token: 'forged' })).code).toBe('CHAT_ERR_AUTH_FAILED');
+    expect((await t.request('LOGIN', { name: 'ann', token: ok.token })).profile.name).toBe('ann');
+    expect((await t.refusal('LOGIN', { name: 'ann', token: ok.token })).code).toBe('CHAT_ERR_CONFLICT'); // already logged in
+  });
+
+  it('LOGOUT revokes the token and returns the connection to the logged-out state', async () => {
+    ts = await startTestServer();
+    const c = await ts.client();
+    const { token } = await c.register('ann');
+    await c.request('LOGOUT');
+    expect((await c.refusal('WHOAMI')).code).toBe('CHAT_ERR_NOT_AUTHENTICATED');
+    expect((await c.refusal('LOGIN', { name: 'ann', token })).code).toBe('CHAT_ERR_AUTH_FAILED');
+    await c.request('LOGIN', { name: 'ann', password: 'pw-ann' });
+  });
+
+  it('rate-limits failed logins per account and address, even with the right password', async () => {
+    ts = await startTestServer({ limits: { loginAttempts: 3 } });
+    await ts.user('ann');
+    await ts.user('ben');
+    const c = await ts.client();
+    await c.hello();
+    for (let i = 0; i < 3; i++) expect((await c.refusal('LOGIN', { name: 'ann', password: 'bad' })).code).toBe('CHAT_ERR_AUTH_FAILED');
+    const limited = await c.refusal('LOGIN', { name: 'ann', password: 'pw-ann' });
+    expect(limited.code).toBe('CHAT_ERR_RATE_LIMITED');
+    expect(limited.message).toMatch(/try again in \d+ s/);
+    // Another account from the same address is not affected.
+    expect((await c.request('LOGIN', { name: 'ben', password: 'pw-ben' })).profile.name).toBe('ben');
+  });
+});
+
+describe('PASSWD, RENAME, WHOAMI', () => {
+  it('PASSWD checks the old password, revokes other sessions and keeps this one', async () => {
+    ts = await startTestServer();
+    const a = await ts.client();
+    const first = await a.register('ann', 'old-pw');
+    const b = await ts.client();
+    const second = await b.login('ann', 'old-pw');
+    expect((await b.refusal('PASSWD', { oldPassword: 'wrong', newPassword: 'new-pw' })).code).toBe('CHAT_ERR_AUTH_FAILED');
+    await b.request('PASSWD', { oldPassword: 'old-pw', newPassword: 'new-pw' });
+    await b.request('WHOAMI'); // still logged in
+
+    const c = await ts.client();
+    await c.hello();
+    expect((await c.refusal('LOGIN', { name: 'ann', password: 'old-pw' })).code).toBe('CHAT_ERR_AUTH_FAILED');
+    expect((await c.refusal('LOGIN', { name: 'ann', token: first.token })).code).toBe('CHAT_ERR_AUTH_FAILED');
+    await c.request('LOGIN', { name: 'ann', token: second.token }); // the changing session survives
+    const d = await ts.client();
+    await d.login('ann', 'new-pw');
+  });
+
+  it('RENAME changes the display name unless another account has it', async () => {
+    ts = await startTestServer();
+    const a = await ts.user('ann');
+    await ts.user('ben');
+    expect((await a.refusal('RENAME', { displayName: 'ben' })).code).toBe('CHAT_ERR_CONFLICT');
+    expect((await a.request('RENAME', { displayName: 'Annie' })).profile.displayName).toBe('Annie');
+    expect((await a.request('RENAME', { displayName: 'Annie' })).profile.displayName).toBe('Annie');
+    expect((await a.request('WHOAMI')).profile.displayName).toBe('Annie');
+    const users = await a.request('USERS', { all: true });
+    expect(users.users).toContainEqual({ name: 'ann', displayName: 'Annie', online: true });
+    // The old display name is free again.
+    const c = await ts.client();
+    await c.register('carl', 'pw', { displayName: 'ann' });
+  });
+});
+
+describe('offline useradd', () => {
+  it('creates an admin account that logs in once the server starts', async () => {
+    const dir = tempDir();
+    await addUser({ dataDir: dir, name: 'root', password: 'rootpw', admin: true, log: silentLogger(), scrypt: { N: 1024, r: 8, p: 1 } });
+    await expect(addUser({ dataDir: dir, name: 'root', password: 'x', log: silentLogger() })).rejects.toMatchObject({ code: 'CHAT_ERR_CONFLICT' });
+    ts = await startTestServer({ dataDir: dir });
+    const c = await ts.client();
+    expect((await c.login('root', 'rootpw')).profile.admin).toBe(true);
+    const r = await (await ts.client()).register('plain');
+    expect(r.profile.admin).toBe(false);
+  });
+});

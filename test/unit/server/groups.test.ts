@@ -1,0 +1,141 @@
+/**
+ * Group rules (SPEC §4 Groups, Roles) and GROUP_EVENT / PRESENCE pushes.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { removeDir, sleep, startTestServer, type TestServer } from './helpers.js';
+
+let ts: TestServer | undefined;
+afterEach(async () => {
+  if (ts) {
+    await ts.stop();
+    removeDir(ts.dataDir);
+    ts = undefined;
+  }
+});
+
+describe('public groups', () => {
+  it('create, list with members, join, leave; owner is owner', async () => {
+    ts = await startTestServer();
+    const ann = await ts.user('ann');
+    const ben = await ts.user('ben');
+    const created = await ann.request('GROUP_CREATE', { group: 'dev', private: false });
+    expect(created.group).toMatchObject({ name: 'dev', private: false, owner: 'ann', memberCount: 1, joined: true });
+    expect((await ann.refusal('GROUP_CREATE', { group: 'dev', private: true })).code).toBe('CHAT_ERR_CONFLICT');
+    expect((await ann.refusal('GROUP_CREATE', { group: 'no/slash', private: false })).code).toBe('CHAT_ERR_INVALID');
+
+    const listed = await ben.request('GROUPS', { members: false });
+    expect(listed.groups).toEqual([{ name: 'dev', private: false, owner: 'ann', memberCount: 1, joined: false }]);
+    const joined = await ben.request('GROUP_JOIN', { group: 'dev' });
+    expect(joined.group.memberCount).toBe(2);
+    expect((await ben.refusal('GROUP_JOIN', { group: 'dev' })).code).toBe('CHAT_ERR_CONFLICT');
+    expect((await ben.refusal('GROUP_JOIN', { group: 'nope' })).code).toBe('CHAT_ERR_NOT_FOUND');
+
+    const withMembers = await ann.request('GROUPS', { members: true });
+    expect(withMembers.groups[0].members).toEqual([
+      { name: 'ann', role: 'owner', online: true },
+      { name: 'ben', role: 'member', online: true },
+    ]);
+    await ann.waitFor((p) => p.name === 'GROUP_EVENT' && p.payload.event === 'join' && p.payload.user === 'ben');
+
+    const owner = await ann.refusal('GROUP_LEAVE', { group: 'dev' });
+    expect(owner.code).toBe('CHAT_ERR_PERMISSION');
+    expect(owner.message).toContain('delete');
+    await ben.request('GROUP_LEAVE', { group: 'dev' });
+    expect((await ben.refusal('GROUP_LEAVE', { group: 'dev' })).code).toBe('CHAT_ERR_NOT_FOUND');
+    await ann.waitFor((p) => p.name === 'GROUP_EVENT' && p.payload.event === 'leave');
+  });
+});
+
+describe('private groups', () => {
+  it('are invisible to non-invited users (NOT_FOUND, same as missing) until invited', async () => {
+    ts = await startTestServer();
+    const ann = await ts.user('ann');
+    const eve = await ts.user('eve');
+    await ann.request('GROUP_CREATE', { group: 'secret', private: true });
+
+    expect((await eve.request('GROUPS', { members: true })).groups).toEqual([]);
+    const hidden = await eve.refusal('GROUP_JOIN', { group: 'secret' });
+    const missing = await eve.refusal('GROUP_JOIN', { group: 'absent' });
+    expect(hidden.code).toBe('CHAT_ERR_NOT_FOUND');
+    expect(hidden.message.replace('secret', 'X')).toBe(missing.message.replace('absent', 'X'));
+    for (const [name, payload] of [
+      ['SEND', { kind: 0, target: 'secret', text: 'hi' }],
+      ['GROUP_LEAVE', { group: 'secret' }],
+      ['GROUP_INVITE', { group: 'secret', user: 'eve' }],
+      ['GROUP_DELETE', { group: 'secret' }],
+    ] as const) {
+      expect((await eve.refusal(name, payload)).code).toBe('CHAT_ERR_NOT_FOUND');
+    }
+
+    await ann.request('GROUP_INVITE', { group: 'secret', user: 'eve' });
+    await eve.waitFor((p) => p.name === 'GROUP_EVENT' && p.payload.event === 'invite' && p.payload.actor === 'ann');
+    const seen = (await eve.request('GROUPS', { members: true })).groups;
+    expect(seen).toEqual([{ name: 'secret', private: true, owner: 'ann', memberCount: 1, joined: false }]);
+    await eve.request('GROUP_JOIN', { group: 'secret' });
+    expect((await eve.request('GROUPS', { members: true })).groups[0].members).toHaveLength(2);
+  });
+});
+
+describe('roles', () => {
+  it('owner/admin invite, kick and delete; admins cannot kick owner or admins; only the owner sets roles', async () => {
+    ts = await startTestServer();
+    const own = await ts.user('own');
+    const adm = await ts.user('adm');
+    const adm2 = await ts.user('adm2');
+    const mem = await ts.user('mem');
+    await ts.user('out');
+    await own.request('GROUP_CREATE', { group: 'g', private: false });
+    for (const c of [adm, adm2, mem]) await c.request('GROUP_JOIN', { group: 'g' });
+
+    expect((await mem.refusal('GROUP_INVITE', { group: 'g', user: 'out' })).code).toBe('CHAT_ERR_PERMISSION');
+    expect((await mem.refusal('GROUP_KICK', { group: 'g', user: 'adm' })).code).toBe('CHAT_ERR_PERMISSION');
+    expect((await mem.refusal('GROUP_DELETE', { group: 'g' })).code).toBe('CHAT_ERR_PERMISSION');
+    expect((await adm.refusal('GROUP_ROLE', { group: 'g', user: 'mem', role: 'admin' })).code).toBe('CHAT_ERR_PERMISSION');
+    expect((await own.refusal('GROUP_ROLE', { group: 'g', user: 'mem', role: 'god' })).code).toBe('CHAT_ERR_INVALID');
+    expect((await own.refusal('GROUP_ROLE', { group: 'g', user: 'out', role: 'admin' })).code).toBe('CHAT_ERR_NOT_FOUND');
+
+    await own.request('GROUP_ROLE', { group: 'g', user: 'adm', role: 'admin' });
+    await own.request('GROUP_ROLE', { group: 'g', user: 'adm2', role: 'admin' });
+    await mem.waitFor((p) => p.name === 'GROUP_EVENT' && p.payload.event === 'role' && p.payload.user === 'adm2');
+
+    expect((await adm.refusal('GROUP_KICK', { group: 'g', user: 'own' })).code).toBe('CHAT_ERR_PERMISSION');
+    expect((await adm.refusal('GROUP_KICK', { group: 'g', user: 'adm2' })).code).toBe('CHAT_ERR_PERMISSION');
+    expect((await adm.refusal('GROUP_KICK', { group: 'g', user: 'out' })).code).toBe('CHAT_ERR_NOT_FOUND');
+    expect((await adm.refusal('GROUP_INVITE', { group: 'g', user: 'ghost' })).code).toBe('CHAT_ERR_NOT_FOUND');
+    expect((await adm.refusal('GROUP_INVITE', { group: 'g', user: 'mem' })).code).toBe('CHAT_ERR_CONFLICT');
+
+    await adm.request('GROUP_KICK', { group: 'g', user: 'mem' });
+    await mem.waitFor((p) => p.name === 'GROUP_EVENT' && p.payload.event === 'kick' && p.payload.user === 'mem');
+    expect((await mem.refusal('SEND', { kind: 0, target: 'g', text: 'hi' })).code).toBe('CHAT_ERR_PERMISSION');
+    await own.request('GROUP_KICK', { group: 'g', user: 'adm2' });
+
+    await own.request('GROUP_ROLE', { group: 'g', user: 'adm', role: 'member' });
+    expect((await adm.refusal('GROUP_DELETE', { group: 'g' })).code).toBe('CHAT_ERR_PERMISSION');
+    await own.request('GROUP_ROLE', { group: 'g', user: 'adm', role: 'admin' });
+    await adm.request('GROUP_DELETE', { group: 'g' });
+    await own.waitFor((p) => p.name === 'GROUP_EVENT' && p.payload.event === 'delete');
+    expect((await own.request('GROUPS', { members: false })).groups).toEqual([]);
+  });
+});
+
+describe('presence', () => {
+  it('tells group peers when a user comes online and when the last connection goes', async () => {
+    ts = await startTestServer();
+    const ann = await ts.user('ann');
+    const ben = await ts.user('ben');
+    await ann.request('GROUP_CREATE', { group: 'dev', private: false });
+    await ben.request('GROUP_JOIN', { group: 'dev' });
+    ben.close();
+    await ann.waitFor((p) => p.name === 'PRESENCE' && p.payload.user === 'ben' && !p.payload.online);
+    const ben2 = await ts.client();
+    await ben2.login('ben');
+    await ann.waitFor((p) => p.name === 'PRESENCE' && p.payload.user === 'ben' && p.payload.online);
+    const ben3 = await ts.client();
+    await ben3.login('ben');
+    ben3.close();
+    await sleep(100);
+    // ben is still online through ben2: no offline PRESENCE for him beyond the first.
+    expect(ann.pushes.filter((p) => p.name === 'PRESENCE' && p.payload.user === 'ben' && !p.payload.online)).toHaveLength(1);
+    expect((await ann.request('USERS', { all: false })).users.map((u: { name: string }) => u.name)).toEqual(['ann', 'ben']);
+  });
+});
