@@ -18,6 +18,7 @@
  */
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
+import { formatHostPort } from '../common/address.js';
 import { ChatError, isChatError, type ErrorCode } from '../common/errors.js';
 import { FrameDecoder, type Frame } from '../protocol/frame.js';
 import { encodeError, encodePush, encodeReply } from '../protocol/messages.js';
@@ -66,6 +67,25 @@ function schedule(c: Connection): void {
   }
 }
 
+// Shared listeners (no closures per connection: SPEC §9 idle memory per connection).
+const CONN = Symbol('connection');
+type OwnedSocket = Socket & { [CONN]?: Connection };
+function onSocketData(this: OwnedSocket, chunk: Buffer): void {
+  this[CONN]?.onData(chunk);
+}
+function onSocketError(this: OwnedSocket, err: NodeJS.ErrnoException): void {
+  const c = this[CONN];
+  if (!c) return;
+  c.closeReason = `socket error ${err.code ?? err.message}`;
+  if (c.parentLog.isLevelEnabled('debug')) c.log.debug({ err: err.message }, 'socket error');
+}
+function onSocketClose(this: OwnedSocket): void {
+  this[CONN]?.onClose();
+}
+function onSocketDrain(this: OwnedSocket): void {
+  this[CONN]?.drained();
+}
+
 export class Connection {
   phase: Phase = 'fresh';
   user: string | undefined;
@@ -74,8 +94,10 @@ export class Connection {
   device = '';
   /** LISTEN on: MESSAGE, PRESENCE and GROUP_EVENT pushes are delivered. */
   listening = false;
-  lastSeen = Date.now();
-  lastPing = Date.now();
+  lastSeen: number;
+  lastPing: number;
+  /** Until when the connection may stay logged out; 0 once logged in (the server's sweep checks). */
+  authDeadline: number;
   closeReason = 'peer closed';
 
   private readonly decoder: FrameDecoder;
@@ -83,10 +105,10 @@ export class Connection {
   private outBytes = 0;
   private paused = 0;
   private inflight = 0;
-  private idleWaiters: Array<() => void> = [];
+  private idleWaiters: Array<() => void> | undefined;
   /** Frames that arrived while a serial command ran; undefined when none runs. */
   private held: Frame[] | undefined;
-  private authTimer: NodeJS.Timeout | undefined;
+  private readonly remotePort: number;
   private ending = false;
   private dead = false;
   private halted = false;
@@ -95,19 +117,30 @@ export class Connection {
     readonly id: number,
     readonly socket: Socket,
     readonly ip: string,
-    readonly log: Logger,
+    readonly parentLog: Logger,
     private readonly host: ConnectionHost,
   ) {
+    const now = Date.now();
+    this.lastSeen = now;
+    this.lastPing = now;
+    this.authDeadline = now + host.limits.authTimeoutMs;
+    this.remotePort = socket.remotePort ?? 0;
     this.decoder = new FrameDecoder(host.limits.maxFrame);
     socket.setNoDelay(true); // SPEC §9 paced latency: no Nagle on small frames
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('error', (err: NodeJS.ErrnoException) => {
-      this.closeReason = `socket error ${err.code ?? err.message}`;
-      this.log.debug({ err: err.message }, 'socket error');
-    });
-    socket.on('close', () => this.onClose());
-    socket.on('drain', () => this.resume(PAUSE_WRITE));
-    this.armAuthTimer();
+    (socket as OwnedSocket)[CONN] = this;
+    socket.on('data', onSocketData);
+    socket.on('error', onSocketError);
+    socket.on('close', onSocketClose);
+    socket.on('drain', onSocketDrain);
+  }
+
+  /**
+   * A logger with this connection's id and remote address. Made per use and not
+   * kept: connection lines are rare (login, errors), and a pino child held by each
+   * of thousands of idle connections would cost more than the rest of it.
+   */
+  get log(): Logger {
+    return this.parentLog.child({ conn: this.id, remote: formatHostPort({ host: this.ip, port: this.remotePort }) });
   }
 
   // ---- input -------------------------------------------------------------------
@@ -116,7 +149,8 @@ export class Connection {
     return this.phase === 'closing' || this.halted;
   }
 
-  private onData(chunk: Buffer): void {
+  /** @internal socket 'data' */
+  onData(chunk: Buffer): void {
     if (this.stopped) return;
     this.lastSeen = Date.now(); // any frame (any byte) from the client counts as life
     let frames: Frame[];
@@ -160,7 +194,7 @@ export class Connection {
   private settle(): void {
     this.inflight--;
     if (this.inflight < this.host.limits.maxInflight) this.resume(PAUSE_INFLIGHT);
-    if (this.idleWaiters.length > 0) for (const w of this.idleWaiters.splice(0)) w();
+    if (this.idleWaiters) this.wakeIdle();
   }
 
   /** Runs the frames held behind a finished serial command, in order. */
@@ -183,10 +217,16 @@ export class Connection {
     return new Promise((resolve) => {
       const check = (): void => {
         if (this.inflight <= others || this.dead) resolve();
-        else this.idleWaiters.push(check);
+        else (this.idleWaiters ??= []).push(check);
       };
       check();
     });
+  }
+
+  private wakeIdle(): void {
+    const waiters = this.idleWaiters!;
+    this.idleWaiters = undefined;
+    for (const w of waiters) w();
   }
 
   private pause(bit: number): void {
@@ -212,20 +252,17 @@ export class Connection {
 
   // ---- session -----------------------------------------------------------------
 
-  private armAuthTimer(): void {
-    clearTimeout(this.authTimer);
+  /** Called by the server's sweep once authDeadline has passed without a login. */
+  authTimedOut(): void {
+    if (this.phase === 'authed' || this.phase === 'closing') return;
     const ms = this.host.limits.authTimeoutMs;
-    this.authTimer = setTimeout(() => {
-      if (this.phase === 'authed' || this.phase === 'closing') return;
-      this.log.info({ timeoutMs: ms }, 'not logged in in time; closing');
-      this.fail('CHAT_ERR_IDLE_TIMEOUT', `not logged in within ${ms / 1000} s; connect again and log in`, 'auth timeout');
-    }, ms);
-    this.authTimer.unref();
+    this.log.info({ timeoutMs: ms }, 'not logged in in time; closing');
+    this.fail('CHAT_ERR_IDLE_TIMEOUT', `not logged in within ${ms / 1000} s; connect again and log in`, 'auth timeout');
   }
 
   /** Marks the connection logged in as `user` (after LOGIN or REGISTER). */
   authenticate(user: string, tokenHash: string, device: string): void {
-    clearTimeout(this.authTimer);
+    this.authDeadline = 0;
     this.phase = 'authed';
     this.user = user;
     this.tokenHash = tokenHash;
@@ -241,7 +278,7 @@ export class Connection {
     this.tokenHash = undefined;
     this.listening = false;
     if (user !== undefined) this.host.loggedOut(this, user);
-    this.armAuthTimer();
+    this.authDeadline = Date.now() + this.host.limits.authTimeoutMs;
   }
 
   // ---- output ------------------------------------------------------------------
@@ -314,7 +351,6 @@ export class Connection {
     if (this.ending || this.dead) return;
     this.ending = true;
     this.phase = 'closing';
-    clearTimeout(this.authTimer);
     schedule(this);
     // A peer that never reads could keep a half-closed socket forever.
     setTimeout(() => this.destroy(), 5000).unref();
@@ -336,22 +372,26 @@ export class Connection {
     this.closeReason = 'slow consumer';
     this.ending = true;
     this.phase = 'closing';
-    clearTimeout(this.authTimer);
     // Its socket buffer is full, so the GOODBYE arrives only if it catches up quickly;
     // either way the connection is cut within a second.
     this.socket.end(encodePush('GOODBYE', { reason: `too slow: over ${this.host.limits.slowConsumerCap} bytes of unread output` }));
     setTimeout(() => this.destroy(), 1000).unref();
   }
 
-  private onClose(): void {
+  /** @internal socket 'drain' */
+  drained(): void {
+    this.resume(PAUSE_WRITE);
+  }
+
+  /** @internal socket 'close' */
+  onClose(): void {
     if (this.dead) return;
     this.dead = true;
     this.phase = 'closing';
-    clearTimeout(this.authTimer);
     this.out = [];
     this.outBytes = 0;
     dirty.delete(this);
-    for (const w of this.idleWaiters.splice(0)) w();
+    if (this.idleWaiters) this.wakeIdle();
     this.host.closed(this);
   }
 

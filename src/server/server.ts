@@ -8,6 +8,8 @@
  *     the network comes before it;
  *   - a connection beyond limits.maxConnsPerIp from one address gets ERROR
  *     CHAT_ERR_BUSY (reqId 0) and is closed;
+ *   - a connection not logged in limits.authTimeoutMs after connecting (or after
+ *     LOGOUT) gets ERROR CHAT_ERR_IDLE_TIMEOUT and is closed;
  *   - every limits.pingIntervalMs a PING_PUSH goes to each connection past HELLO; a
  *     connection silent for over twice the interval gets ERROR CHAT_ERR_IDLE_TIMEOUT
  *     and is closed as vanished (within 2.5 intervals: the sweep runs every half);
@@ -96,7 +98,9 @@ export class ChatServer implements ConnectionHost {
       address: formatHostPort(this.address), tls: !!this.cfg.tls,
       registration: this.cfg.registration ? 'open' : 'closed', seq: this.cfg.engine.seq, dataDir: this.cfg.dataDir,
     }, 'listening');
-    const tick = Math.max(10, Math.floor(this.limits.pingIntervalMs / 2));
+    // One sweep for keepalive and login deadlines instead of timers per connection
+    // (idle memory, SPEC §9); deadlines are met within a quarter of the auth timeout.
+    const tick = Math.max(10, Math.floor(Math.min(this.limits.pingIntervalMs / 2, this.limits.authTimeoutMs / 4)));
     this.pingTimer = setInterval(() => this.sweep(), tick);
     this.pingTimer.unref();
     return this.address;
@@ -118,11 +122,9 @@ export class ChatServer implements ConnectionHost {
       return;
     }
     this.perIp.set(ip, count + 1);
-    const id = this.nextId++;
-    const log = this.log.child({ conn: id, remote: formatHostPort({ host: ip, port: socket.remotePort ?? 0 }) });
-    const conn = new Connection(id, socket, ip, log, this);
+    const conn = new Connection(this.nextId++, socket, ip, this.log, this);
     this.conns.add(conn);
-    log.debug('connected');
+    if (this.log.isLevelEnabled('debug')) conn.log.debug('connected');
   }
 
   // ---- ConnectionHost ----------------------------------------------------------
@@ -150,7 +152,7 @@ export class ChatServer implements ConnectionHost {
     if (n > 0) this.perIp.set(conn.ip, n);
     else this.perIp.delete(conn.ip);
     if (conn.user !== undefined) this.loggedOut(conn, conn.user);
-    conn.log.debug({ reason: conn.closeReason, user: conn.user }, 'closed');
+    if (this.log.isLevelEnabled('debug')) conn.log.debug({ reason: conn.closeReason, user: conn.user }, 'closed');
   }
 
   // ---- keepalive -----------------------------------------------------------------
@@ -162,6 +164,10 @@ export class ChatServer implements ConnectionHost {
     const interval = this.limits.pingIntervalMs;
     for (const c of this.conns) {
       if (c.phase === 'closing') continue;
+      if (c.authDeadline !== 0 && now >= c.authDeadline && c.phase !== 'authed') {
+        c.authTimedOut();
+        continue;
+      }
       const silent = now - c.lastSeen;
       if (silent > 2 * interval) {
         c.log.info({ silentMs: silent }, 'no sign of life; closing as vanished');

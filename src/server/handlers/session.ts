@@ -25,7 +25,7 @@ export const sessionHandlers: HandlerTable = {
         return NO_REPLY;
       }
       conn.phase = 'ready';
-      conn.log.debug({ client }, 'hello');
+      if (ctx.log.isLevelEnabled('debug')) conn.log.debug({ client }, 'hello');
       return {
         version: PROTOCOL_VERSION,
         server: SERVER_NAME,
