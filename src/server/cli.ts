@@ -176,7 +176,8 @@ export async function main(argv: string[]): Promise<number> {
   try {
     await cli.parseAsync();
   } catch (err) {
-    process.stderr.write(`chat-server: ${describe(err)}\n`);
+    // One line (SPEC §2): yargs words some messages over several lines.
+    process.stderr.write(`chat-server: ${describe(err).replace(/\s*\n\s*/g, ' ')}\n`);
     return exitFor(err);
   }
   return code;

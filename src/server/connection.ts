@@ -260,8 +260,13 @@ export class Connection {
     this.fail('CHAT_ERR_IDLE_TIMEOUT', `not logged in within ${ms / 1000} s; connect again and log in`, 'auth timeout');
   }
 
-  /** Marks the connection logged in as `user` (after LOGIN or REGISTER). */
+  /**
+   * Marks the connection logged in as `user` (after LOGIN or REGISTER). A connection
+   * that closed or timed out while the password was being checked stays out of the
+   * registry (else it would stay "online" forever).
+   */
   authenticate(user: string, tokenHash: string, device: string): void {
+    if (this.dead || this.phase === 'closing') return;
     this.authDeadline = 0;
     this.phase = 'authed';
     this.user = user;

@@ -1,0 +1,86 @@
+/**
+ * chat-server CLI: exit codes and one-line errors (SPEC §2, §3), run in-process.
+ */
+import { writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { encodeRecord } from '../../../src/journal/journal.js';
+import { main } from '../../../src/server/cli.js';
+import { Engine } from '../../../src/server/engine.js';
+import { silentLogger } from '../../../src/common/logger.js';
+import { removeDir, tempDir } from './helpers.js';
+
+let stderr: string[];
+let stdout: string[];
+let dir: string;
+beforeEach(() => {
+  stderr = [];
+  stdout = [];
+  dir = tempDir();
+  vi.spyOn(process.stderr, 'write').mockImplementation((s) => { stderr.push(String(s)); return true; });
+  vi.spyOn(process.stdout, 'write').mockImplementation((s) => { stdout.push(String(s)); return true; });
+  delete process.env.CHAT_PASSWORD;
+});
+afterEach(() => {
+  vi.restoreAllMocks();
+  delete process.env.CHAT_PASSWORD;
+  removeDir(dir);
+});
+
+describe('chat-server useradd / passwd', () => {
+  it('creates an account (0), refuses a taken name (6), sets a password (0), unknown user (4)', async () => {
+    const pwFile = join(dir, 'pw');
+    writeFileSync(pwFile, 'secret\n');
+    const data = join(dir, 'data');
+    expect(await main(['useradd', 'root', '--admin', '--password-file', pwFile, '--data', data, '--log-level', 'silent'])).toBe(0);
+    expect(stdout.join('')).toContain('created user "root" (admin)');
+    expect(await main(['useradd', 'root', '--password-file', pwFile, '--data', data, '--log-level', 'silent'])).toBe(6);
+    expect(stderr.join('')).toMatch(/^chat-server: user "root" already exists/m);
+    process.env.CHAT_PASSWORD = 'other';
+    expect(await main(['passwd', 'root', '--data', data, '--log-level', 'silent'])).toBe(0);
+    expect(await main(['passwd', 'nobody', '--data', data, '--log-level', 'silent'])).toBe(4);
+
+    const engine = await Engine.open({ dataDir: data, log: silentLogger() });
+    const root = engine.state.users.get('root')!;
+    await engine.close();
+    expect(root.admin).toBe(true);
+    expect(root.passwordHash).toMatch(/^scrypt\$/);
+  });
+
+  it('usage errors exit 2 with one line', async () => {
+    expect(await main(['useradd', 'x', '--data', dir])).toBe(2); // no password source, stdin is no TTY
+    expect(stderr.at(-1)).toMatch(/^chat-server: no password given/);
+    expect(await main(['useradd', '-bad', '--data', dir])).toBe(2);
+    expect(await main(['start', '--registration', 'maybe'])).toBe(2);
+    expect(await main(['start', '--max-frame', '-1', '--data', dir])).toBe(2);
+    expect(await main(['start', '--tls-cert', 'c.pem', '--data', dir])).toBe(2);
+    expect(await main(['start', '--listen', 'nowhere', '--data', dir])).toBe(2);
+    expect(await main(['frobnicate'])).toBe(2);
+    for (const line of stderr) expect(line.trimEnd().split('\n')).toHaveLength(1);
+  });
+});
+
+describe('chat-server start failures', () => {
+  it('an address in use exits 1 saying so', async () => {
+    const busy = net.createServer();
+    await new Promise<void>((r) => busy.listen(0, '127.0.0.1', () => r()));
+    const port = (busy.address() as net.AddressInfo).port;
+    try {
+      expect(await main(['start', '--data', dir, '--listen', `127.0.0.1:${port}`, '--log-level', 'silent'])).toBe(1);
+      expect(stderr.at(-1)).toBe(`chat-server: cannot listen on 127.0.0.1:${port}: address in use\n`);
+    } finally {
+      busy.close();
+    }
+  });
+
+  it('a journal damaged in the middle exits 8 naming the offset', async () => {
+    const ops = [1, 2, 3].map((seq) => ({ seq, ts: seq, type: 'message.send' as const, kind: 2 as const, from: 'a', text: 'x' }));
+    const buf = Buffer.concat(ops.map((o) => encodeRecord(o)));
+    const second = encodeRecord(ops[0]).length;
+    buf[second + 12] ^= 0xff;
+    writeFileSync(join(dir, 'journal.log'), buf);
+    expect(await main(['start', '--data', dir, '--listen', '127.0.0.1:0', '--log-level', 'silent'])).toBe(8);
+    expect(stderr.at(-1)).toContain(`damaged at byte ${second}`);
+  });
+});

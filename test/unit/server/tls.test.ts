@@ -1,0 +1,53 @@
+/**
+ * TLS: the same protocol inside node:tls, with a self-signed certificate made by
+ * openssl for the test (skipped where openssl is missing).
+ */
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import tls from 'node:tls';
+import { afterAll, describe, expect, it } from 'vitest';
+import { FrameDecoder } from '../../../src/protocol/frame.js';
+import { decodeFrame, encodeRequest } from '../../../src/protocol/messages.js';
+import { removeDir, startTestServer, tempDir } from './helpers.js';
+
+function makeCert(dir: string): { cert: string; key: string } | undefined {
+  try {
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost',
+      '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' });
+    return { cert: readFileSync(join(dir, 'cert.pem'), 'utf8'), key: readFileSync(join(dir, 'key.pem'), 'utf8') };
+  } catch {
+    return undefined;
+  }
+}
+
+const certDir = tempDir();
+const pair = makeCert(certDir);
+afterAll(() => removeDir(certDir));
+
+describe.skipIf(!pair)('TLS', () => {
+  it('serves HELLO over TLS to a client that trusts the certificate', async () => {
+    const ts = await startTestServer({ tls: pair! });
+    try {
+      expect(ts.logs.find((l) => l.msg === 'listening')).toMatchObject({ tls: true });
+      const reply = await new Promise<ReturnType<typeof decodeFrame>>((resolve, reject) => {
+        const s = tls.connect({ host: '127.0.0.1', port: ts.port, ca: pair!.cert }, () => {
+          s.write(encodeRequest('HELLO', 1, { version: 1, client: 'tls-test' }));
+        });
+        const dec = new FrameDecoder();
+        s.on('data', (chunk: Buffer) => {
+          const [f] = dec.push(chunk);
+          if (f) {
+            resolve(decodeFrame(f));
+            s.destroy();
+          }
+        });
+        s.on('error', reject);
+      });
+      expect(reply).toMatchObject({ kind: 'reply', name: 'HELLO', payload: { role: 'primary' } });
+    } finally {
+      await ts.stop();
+      removeDir(ts.dataDir);
+    }
+  });
+});
