@@ -76,11 +76,6 @@ async function runStart(a: Record<string, unknown>): Promise<number> {
   const tls = certFile !== undefined ? { cert: readText('tls-cert', certFile), key: readText('tls-key', keyFile!) } : undefined;
 
   const { log, flush } = createLogger('chat-server', a.logLevel as LevelWithSilent);
-  process.on('uncaughtException', (err) => {
-    log.fatal({ err }, 'uncaught exception (a bug); stopping');
-    flush();
-    process.exit(EXIT.INTERNAL);
-  });
   let server;
   try {
     server = await startServer({ dataDir: String(a.data), listen, registration: a.registration as 'open' | 'closed', limits, tls, logger: log });
@@ -88,6 +83,12 @@ async function runStart(a: Record<string, unknown>): Promise<number> {
     flush();
     throw err;
   }
+  // Handlers answer every failure themselves; anything that escapes is a bug.
+  process.on('uncaughtException', (err) => {
+    log.fatal({ err }, 'uncaught exception (a bug); stopping');
+    flush();
+    process.exit(EXIT.INTERNAL);
+  });
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
     process.once('SIGINT', () => resolve('SIGINT'));
     process.once('SIGTERM', () => resolve('SIGTERM'));
