@@ -1,30 +1,19 @@
 /**
- * Connection glue: one Connection per socket. Bytes in → frames → the dispatch table;
- * frames out → one batched write per connection per event-loop turn.
+ * Connection glue, input half: one Connection per socket. Bytes in → FrameDecoder
+ * (with the maxFrame limit) → the dispatch table, with session phase, requests in
+ * flight, and the frames held behind a session-changing command. The output half and
+ * the backpressure rules are in outbox.ts, which this class extends.
  *
- * This is the one place of backpressure (STYLE habit 2):
- *   - outgoing frames are queued and written once per turn (setImmediate), as one
- *     Buffer: a fan-out of N messages to M members costs M writes per turn, not N×M;
- *   - while the socket's write buffer is over limits.writeHighWater, or the
- *     connection has limits.maxInflight requests in progress, reading pauses, so a
- *     client that pipelines requests without reading replies slows only itself;
- *   - a connection whose unread output (socket buffer after a flush) exceeds
- *     limits.slowConsumerCap is dropped with a GOODBYE (Redis
- *     client-output-buffer-limit): a slow reader never makes the server hold
- *     unbounded memory for it. A burst queued within one turn may reach twice the
- *     cap before it is written.
  * A stream that can no longer be trusted (FrameDecoder error) gets ERROR with reqId 0
  * and is closed; everything else about a bad frame is answered and the stream goes on.
  */
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { formatHostPort } from '../common/address.js';
-import { ChatError, isChatError, type ErrorCode } from '../common/errors.js';
+import { ChatError, isChatError } from '../common/errors.js';
 import { FrameDecoder, type Frame } from '../protocol/frame.js';
-import { encodeError, encodePush, encodeReply } from '../protocol/messages.js';
-import type { CommandName } from '../protocol/commands.js';
-import type { Payload } from '../protocol/codec.js';
 import type { Limits } from './limits.js';
+import { Outbox, PAUSE } from './outbox.js';
 
 /** Session phases; dispatch refuses commands the phase does not allow. */
 export type Phase =
@@ -43,28 +32,6 @@ export interface ConnectionHost {
   authenticated(conn: Connection): void;
   loggedOut(conn: Connection, user: string): void;
   closed(conn: Connection): void;
-}
-
-const PAUSE_WRITE = 1;
-const PAUSE_INFLIGHT = 2;
-const PAUSE_HELD = 4;
-const PAUSE_HALT = 8;
-
-// ---- one flush per event-loop turn for every connection with queued output ----------
-let dirty = new Set<Connection>();
-let scheduled = false;
-function flushAll(): void {
-  scheduled = false;
-  const list = dirty;
-  dirty = new Set();
-  for (const c of list) c.flush();
-}
-function schedule(c: Connection): void {
-  dirty.add(c);
-  if (!scheduled) {
-    scheduled = true;
-    setImmediate(flushAll);
-  }
 }
 
 // Shared listeners (no closures per connection: SPEC §9 idle memory per connection).
@@ -86,8 +53,8 @@ function onSocketDrain(this: OwnedSocket): void {
   this[CONN]?.drained();
 }
 
-export class Connection {
-  phase: Phase = 'fresh';
+export class Connection extends Outbox {
+  private sessionPhase: Exclude<Phase, 'closing'> = 'fresh';
   user: string | undefined;
   /** sha256 of the session token this connection logged in with (LOGOUT revokes it). */
   tokenHash: string | undefined;
@@ -98,28 +65,23 @@ export class Connection {
   lastPing: number;
   /** Until when the connection may stay logged out; 0 once logged in (the server's sweep checks). */
   authDeadline: number;
-  closeReason = 'peer closed';
 
   private readonly decoder: FrameDecoder;
-  private out: Buffer[] = [];
-  private outBytes = 0;
-  private paused = 0;
   private inflight = 0;
   private idleWaiters: Array<() => void> | undefined;
   /** Frames that arrived while a serial command ran; undefined when none runs. */
   private held: Frame[] | undefined;
   private readonly remotePort: number;
-  private ending = false;
-  private dead = false;
   private halted = false;
 
   constructor(
     readonly id: number,
-    readonly socket: Socket,
+    socket: Socket,
     readonly ip: string,
     readonly parentLog: Logger,
     private readonly host: ConnectionHost,
   ) {
+    super(socket, host.limits);
     const now = Date.now();
     this.lastSeen = now;
     this.lastPing = now;
@@ -143,10 +105,20 @@ export class Connection {
     return this.parentLog.child({ conn: this.id, remote: formatHostPort({ host: this.ip, port: this.remotePort }) });
   }
 
+  /** 'closing' once the connection is ending or closed; set only the other phases. */
+  get phase(): Phase {
+    return this.ending || this.dead ? 'closing' : this.sessionPhase;
+  }
+
+  set phase(p: Phase) {
+    if (p === 'closing') this.end();
+    else this.sessionPhase = p;
+  }
+
   // ---- input -------------------------------------------------------------------
 
   private get stopped(): boolean {
-    return this.phase === 'closing' || this.halted;
+    return this.ending || this.dead || this.halted;
   }
 
   /** @internal socket 'data' */
@@ -171,7 +143,7 @@ export class Connection {
 
   private hold(f: Frame): void {
     this.held!.push(f);
-    if (this.held!.length >= this.host.limits.maxInflight) this.pause(PAUSE_HELD);
+    if (this.held!.length >= this.host.limits.maxInflight) this.pause(PAUSE.HELD);
   }
 
   private run(f: Frame): void {
@@ -182,7 +154,7 @@ export class Connection {
       this.settle();
       return;
     }
-    if (this.inflight >= this.host.limits.maxInflight) this.pause(PAUSE_INFLIGHT);
+    if (this.inflight >= this.host.limits.maxInflight) this.pause(PAUSE.INFLIGHT);
     const serial = this.host.isSerial(f.code);
     if (serial) this.held = [];
     void done.then(() => {
@@ -193,7 +165,7 @@ export class Connection {
 
   private settle(): void {
     this.inflight--;
-    if (this.inflight < this.host.limits.maxInflight) this.resume(PAUSE_INFLIGHT);
+    if (this.inflight < this.host.limits.maxInflight) this.resume(PAUSE.INFLIGHT);
     if (this.idleWaiters) this.wakeIdle();
   }
 
@@ -201,7 +173,7 @@ export class Connection {
   private release(): void {
     const held = this.held ?? [];
     this.held = undefined;
-    this.resume(PAUSE_HELD);
+    this.resume(PAUSE.HELD);
     for (const f of held) {
       if (this.stopped) return;
       if (this.held) this.hold(f);
@@ -229,17 +201,6 @@ export class Connection {
     for (const w of waiters) w();
   }
 
-  private pause(bit: number): void {
-    if (this.paused === 0) this.socket.pause();
-    this.paused |= bit;
-  }
-
-  private resume(bit: number): void {
-    if ((this.paused & bit) === 0) return;
-    this.paused &= ~bit;
-    if (this.paused === 0 && !this.dead) this.socket.resume();
-  }
-
   /**
    * Stops taking requests (shutdown): no more reading, and frames held behind a
    * serial command are dropped unanswered (the client sees GOODBYE and no reply, so
@@ -247,7 +208,7 @@ export class Connection {
    */
   stopReading(): void {
     this.halted = true;
-    this.pause(PAUSE_HALT);
+    this.pause(PAUSE.HALT);
   }
 
   // ---- session -----------------------------------------------------------------
@@ -286,121 +247,11 @@ export class Connection {
     this.authDeadline = Date.now() + this.host.limits.authTimeoutMs;
   }
 
-  // ---- output ------------------------------------------------------------------
-
-  /** Queues an encoded frame; the same Buffer may be queued on many connections. */
-  send(buf: Buffer): void {
-    if (this.dead || this.socket.writableEnded) return;
-    this.out.push(buf);
-    this.outBytes += buf.length;
-    // The real test is in flush(), on what the peer has left unread; this one only
-    // bounds memory when a single turn queues more than the cap on top of that.
-    if (this.outBytes + this.socket.writableLength > 2 * this.host.limits.slowConsumerCap) {
-      this.dropSlow();
-      return;
-    }
-    schedule(this);
-  }
-
-  reply(name: CommandName, reqId: number, payload: Payload = {}): void {
-    this.send(encodeReply(name, reqId, payload));
-  }
-
-  push(name: CommandName, payload: Payload = {}): void {
-    this.send(encodePush(name, payload));
-  }
-
-  error(reqId: number, code: ErrorCode, message: string): void {
-    this.send(encodeError(reqId, code, message));
-  }
-
-  /** Writes everything queued as one Buffer. Called once per turn by the scheduler. */
-  flush(): void {
-    if (this.dead || this.socket.writableEnded) {
-      this.out = [];
-      this.outBytes = 0;
-      return;
-    }
-    if (this.out.length > 0) {
-      const data = this.out.length === 1 ? this.out[0] : Buffer.concat(this.out, this.outBytes);
-      this.out = [];
-      this.outBytes = 0;
-      this.socket.write(data);
-      const unread = this.socket.writableLength;
-      if (unread > this.host.limits.slowConsumerCap) {
-        this.dropSlow();
-        return;
-      }
-      if (unread > this.host.limits.writeHighWater) this.pause(PAUSE_WRITE);
-    }
-    if (this.ending) this.socket.end();
-  }
-
-  /** Says why (ERROR reqId 0, optionally a GOODBYE), then closes after the output is out. */
-  fail(code: ErrorCode, message: string, reason = message): void {
-    this.closeReason = reason;
-    this.error(0, code, message);
-    this.end(reason);
-  }
-
-  /** Sends GOODBYE {reason} and closes gracefully. */
-  goodbye(reason: string): void {
-    this.closeReason = reason;
-    this.push('GOODBYE', { reason });
-    this.end(reason);
-  }
-
-  /** Graceful close: queued output is written, then FIN. Input is ignored from now on. */
-  end(reason?: string): void {
-    if (reason) this.closeReason = reason;
-    if (this.ending || this.dead) return;
-    this.ending = true;
-    this.phase = 'closing';
-    schedule(this);
-    // A peer that never reads could keep a half-closed socket forever.
-    setTimeout(() => this.destroy(), 5000).unref();
-  }
-
-  /** Immediate close, queued output discarded. */
-  destroy(reason?: string): void {
-    if (reason) this.closeReason = reason;
-    if (this.dead) return;
-    this.phase = 'closing';
-    this.socket.destroy();
-  }
-
-  private dropSlow(): void {
-    const queued = this.outBytes + this.socket.writableLength;
-    this.log.warn({ queuedBytes: queued }, 'slow consumer: output over the limit; dropping connection');
-    this.out = [];
-    this.outBytes = 0;
-    this.closeReason = 'slow consumer';
-    this.ending = true;
-    this.phase = 'closing';
-    // Its socket buffer is full, so the GOODBYE arrives only if it catches up quickly;
-    // either way the connection is cut within a second.
-    this.socket.end(encodePush('GOODBYE', { reason: `too slow: over ${this.host.limits.slowConsumerCap} bytes of unread output` }));
-    setTimeout(() => this.destroy(), 1000).unref();
-  }
-
-  /** @internal socket 'drain' */
-  drained(): void {
-    this.resume(PAUSE_WRITE);
-  }
-
   /** @internal socket 'close' */
   onClose(): void {
     if (this.dead) return;
-    this.dead = true;
-    this.phase = 'closing';
-    this.out = [];
-    this.outBytes = 0;
-    dirty.delete(this);
+    this.markDead();
     if (this.idleWaiters) this.wakeIdle();
     this.host.closed(this);
-  }
-
-  get isDead(): boolean {
-    return this.dead;
   }
 }
