@@ -154,3 +154,4 @@ describe('slow consumers', () => {
     await cat.waitFor((p) => p.name === 'MESSAGE' && p.payload.message.seq === r.message.seq);
   });
 });
+
