@@ -78,7 +78,15 @@ async function runStart(a: Record<string, unknown>): Promise<number> {
   const { log, flush } = createLogger('chat-server', a.logLevel as LevelWithSilent);
   let server;
   try {
-    server = await startServer({ dataDir: String(a.data), listen, registration: a.registration as 'open' | 'closed', limits, tls, logger: log });
+    server = await startServer({
+      dataDir: String(a.data), listen, registration: a.registration as 'open' | 'closed', limits, tls, logger: log,
+      onJournalFailure: (err) => {
+        // Memory is ahead of disk: nothing may be acknowledged any more (SPEC §8).
+        log.fatal({ err }, 'journal write failed; stopping');
+        flush();
+        process.exit(EXIT.INTERNAL);
+      },
+    });
   } catch (err) {
     flush();
     throw err;
