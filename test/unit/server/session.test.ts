@@ -99,7 +99,7 @@ describe('bad frames', () => {
 
 describe('limits and timeouts', () => {
   it('closes a connection not logged in within the auth timeout', async () => {
-    ts = await startTestServer({ limits: { authTimeoutMs: 200 } });
+    ts = await startTestServer({ limits: { authTimeoutMs: 500 } });
     const idle = await ts.client();
     await idle.hello();
     const logged = await ts.user('quick');
@@ -127,7 +127,7 @@ describe('limits and timeouts', () => {
   });
 
   it('sends PING_PUSH every interval and closes a client that stays silent', async () => {
-    ts = await startTestServer({ limits: { pingIntervalMs: 100, authTimeoutMs: 60_000 } });
+    ts = await startTestServer({ limits: { pingIntervalMs: 250, authTimeoutMs: 60_000 } });
     const live = await ts.user('live');
     const silent = await ts.user('silent');
     const answer = setInterval(() => void live.request('PING').catch(() => undefined), 50);
