@@ -4,7 +4,7 @@
  * markdown table on stdout and the raw figures in bench/results/latest.json (plus
  * the table in bench/results/latest.md). docs/PERFORMANCE.md quotes these files.
  *
- *   node bench/run-all.js [--quick] [--only fanout,send-startup]
+ *   node bench/run-all.js [--quick] [--only fanout,send-startup,idle-memory]
  *
  * --quick: fewer runs per figure and a shorter paced phase (about a minute in all);
  * the full run takes a few minutes on 2 cores.
@@ -22,6 +22,7 @@ const QUICK = Boolean(flags.quick);
 const BENCHES = [
   { id: 'fanout', script: 'bench/fanout.js', nodeArgs: ['--expose-gc'], timeoutMs: 240_000 },
   { id: 'send-startup', script: 'bench/send-startup.js', nodeArgs: [], timeoutMs: 120_000 },
+  { id: 'idle-memory', script: 'bench/idle-memory.js', nodeArgs: [], timeoutMs: 180_000 },
 ];
 const only = flags.only ? String(flags.only).split(',') : BENCHES.map((b) => b.id);
 
@@ -100,6 +101,20 @@ function render(res) {
     lines.push(`| \`chat send\` one-shot wall time | ${s.send.median.toFixed(1)} ms | ${s.nodeE0.median.toFixed(1)} ms (\`node -e 0\`) | ${ratio(s.send.median, s.nodeE0.median)} | ≤ 2× \`node -e 0\` | ${s.runs} runs each, token login |`);
   } else if (s) {
     lines.push(`| \`chat send\` one-shot wall time | ${s.error ?? s.notes?.join('; ') ?? 'not measured'} | | | ≤ 2× \`node -e 0\` | |`);
+  }
+  const im = res.benches['idle-memory'];
+  const what = `idle connections: server RSS per connection at ${im?.conns ?? 5000} clients (HELLO, token LOGIN, LISTEN)`;
+  if (im?.targets?.ours || im?.targets?.bare) {
+    const o = im.targets.ours;
+    const b = im.targets.bare;
+    const k = (x) => (Number.isFinite(x) ? `${(x / 1024).toFixed(2)} KiB` : 'n/a');
+    const errs = [...(o?.errors ?? []), ...(b?.errors ?? [])];
+    lines.push(`| ${what} | ${o ? k(o.rss) : 'not measured'} | ${b ? k(b.rss) : 'n/a'} (bare node:net server) | ${ratio(o?.rss, b?.rss)} | ≤ 3 KiB (of RSS) | ` +
+      `V8 heap used + external ${k(o?.heapExt)} vs ${k(b?.heapExt)}; RSS right after the connection burst ${k(o?.rssBurst)} vs ${k(b?.rssBurst)} ` +
+      `(young generation, returned after ~${Number.isFinite(o?.idleWaitSeconds) ? o.idleWaitSeconds.toFixed(0) : '?'} s idle); ${im.runsPerFigure} run(s)` +
+      `${errs.length ? `; ${errs.length} failed run(s): ${errs[0]}` : ''}${im.notes?.length ? `; ${im.notes.join('; ')}` : ''} |`);
+  } else if (im) {
+    lines.push(`| ${what} | ${im.error ?? im.notes?.join('; ') ?? 'not measured'} | | | ≤ 3 KiB | |`);
   }
   return lines.join('\n');
 }

@@ -3,10 +3,20 @@
  * CPU is not counted in the server's event loop. Every child here prints one JSON line
  * `{"ready":true,"host":...,"port":...}` on stdout once it listens, and exits when its
  * stdin closes (so a crashed benchmark never leaves servers behind) or on SIGTERM.
+ *
+ * The parent may also write one-line JSON commands on the child's stdin:
+ *   {"cmd":"mem","id":N[,"gc":false]}
+ *       → the child runs a full GC (when started with --expose-gc; not with gc:false),
+ *         then answers {"mem":{id, gc, conns, rss, heapUsed, heapTotal, external,
+ *         arrayBuffers, spaces}}: process.memoryUsage() after the GC, V8's heap spaces
+ *         ({size, used, physical} bytes each) and what its status() adds (connections);
+ *   {"cmd":"snapshot","id":N,"path":P}
+ *       → full GC, v8.writeHeapSnapshot(P), then {"mem":{id, snapshot: P}}.
  */
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
+import v8 from 'node:v8';
 
 /**
  * Starts `node script JSON(opts)` and resolves once it reports ready (bounded by
@@ -30,12 +40,28 @@ export async function startChild(script, opts = {}, { timeoutMs = 30_000, nodeAr
   });
   child.removeAllListeners('exit');
   let counterWaiters = [];
+  const memWaiters = new Map(); // id -> resolve
+  let nextMemId = 1;
   lines.on('line', (line) => {
+    if (line.startsWith('{"mem"')) {
+      const { mem } = JSON.parse(line);
+      memWaiters.get(mem.id)?.(mem);
+      memWaiters.delete(mem.id);
+      return;
+    }
     if (!line.startsWith('{"counters"')) return;
     const { counters } = JSON.parse(line);
     for (const w of counterWaiters.splice(0)) w(counters);
   });
   const exited = new Promise((resolve) => child.once('exit', (code, sig) => resolve(code ?? sig)));
+  const command = (msg, timeoutMs) => {
+    const id = nextMemId++;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => { memWaiters.delete(id); reject(new Error(`${script}: no answer to ${msg.cmd} in ${timeoutMs} ms`)); }, timeoutMs);
+      memWaiters.set(id, (mem) => { clearTimeout(timer); resolve({ ...mem, vmRss: procRssBytes(child.pid) }); });
+      child.stdin.write(`${JSON.stringify({ ...msg, id })}\n`);
+    });
+  };
   return {
     host: ready.host,
     port: ready.port,
@@ -54,6 +80,17 @@ export async function startChild(script, opts = {}, { timeoutMs = 30_000, nodeAr
         counterWaiters.push(done);
         child.kill('SIGUSR2');
       });
+    },
+    /**
+     * Asks the child to run a full GC and report its memory (see the header), then
+     * adds `vmRss` read from /proc/PID/status by this process. Rejects after timeoutMs.
+     */
+    memory({ gc = true, timeoutMs = 10_000 } = {}) {
+      return command({ cmd: 'mem', gc }, timeoutMs);
+    },
+    /** Full GC, then a V8 heap snapshot of the child written to `path`. */
+    heapSnapshot(path, timeoutMs = 60_000) {
+      return command({ cmd: 'snapshot', path }, timeoutMs);
     },
     /** User+system CPU seconds the child has used so far (Linux /proc). */
     cpuSeconds: () => procCpuSeconds(child.pid),
@@ -90,9 +127,27 @@ export function procRssBytes(pid) {
   }
 }
 
-/** Called by child scripts: report readiness and exit when the parent goes away. */
-export function reportReady(info, onStop) {
+/**
+ * Called by child scripts: report readiness, answer the parent's commands on stdin
+ * (`status()` gives extra fields for the memory report, e.g. {conns}, or a promise of
+ * them), and exit when the parent goes away.
+ */
+export function reportReady(info, onStop, status = () => ({})) {
   process.stdout.write(`${JSON.stringify({ ready: true, ...info })}\n`);
+  let input = '';
+  process.stdin.setEncoding('utf8');
+  process.stdin.on('data', (d) => {
+    input += d;
+    let nl;
+    while ((nl = input.indexOf('\n')) >= 0) {
+      const line = input.slice(0, nl);
+      input = input.slice(nl + 1);
+      let msg;
+      try { msg = JSON.parse(line); } catch { continue; }
+      if (msg.cmd === 'mem') void memoryReport(msg, status);
+      if (msg.cmd === 'snapshot') void snapshot(msg);
+    }
+  });
   let stopping = false;
   const stop = async () => {
     if (stopping) return;
@@ -106,4 +161,35 @@ export function reportReady(info, onStop) {
   process.stdin.resume();
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+}
+
+/**
+ * Full GC (several passes, with turns in between so weak callbacks and freed native
+ * handles are processed).
+ */
+async function fullGc() {
+  const gc = globalThis.gc;
+  for (let i = 0; gc && i < 3; i++) {
+    gc();
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return Boolean(gc);
+}
+
+/** Full GC unless msg.gc === false, then one stdout line with the memory figures. */
+async function memoryReport(msg, status) {
+  const { id } = msg;
+  const gc = msg.gc === false ? false : await fullGc();
+  const extra = await status();
+  const m = process.memoryUsage();
+  const spaces = Object.fromEntries(v8.getHeapSpaceStatistics().map((s) => [s.space_name,
+    { size: s.space_size, used: s.space_used_size, physical: s.physical_space_size }]));
+  process.stdout.write(`${JSON.stringify({ mem: { id, gc, ...extra, rss: m.rss, heapUsed: m.heapUsed,
+    heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers, spaces } })}\n`);
+}
+
+async function snapshot({ id, path }) {
+  await fullGc();
+  const written = v8.writeHeapSnapshot(path);
+  process.stdout.write(`${JSON.stringify({ mem: { id, snapshot: written } })}\n`);
 }

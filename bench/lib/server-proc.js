@@ -5,7 +5,8 @@
  *
  * Calls startServer() from the build (dist/server/index.js) on 127.0.0.1:0 and
  * reports {ready, host, port} on stdout (see proc.js); closes the server cleanly when
- * stdin closes or on SIGTERM. Counts socket writes and fsyncs (counters.js).
+ * stdin closes or on SIGTERM. Counts socket writes and fsyncs (counters.js). Answers
+ * the parent's memory requests (proc.js) with its open connection count.
  */
 import { mkdirSync } from 'node:fs';
 import { installCounters } from './counters.js';
@@ -23,4 +24,5 @@ const server = await startServer({
   ...(opts.limits ? { limits: opts.limits } : {}),
   ...(opts.extra ?? {}),
 });
-reportReady({ host: server.address.host, port: server.address.port, server: 'chat-server' }, () => server.close());
+reportReady({ host: server.address.host, port: server.address.port, server: 'chat-server' }, () => server.close(),
+  () => ({ conns: server.connectionCount() }));
