@@ -2,25 +2,18 @@
  * REGISTER, LOGIN (password and token), LOGOUT, WHOAMI, PASSWD, RENAME, the login
  * attempt limit, and offline useradd.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { addUser } from '../../../src/server/offline.js';
 import { silentLogger } from '../../../src/common/logger.js';
-import { removeDir, startTestServer, tempDir, type TestServer } from './helpers.js';
+import { tempDir, useTestServer } from './helpers.js';
 
-let ts: TestServer | undefined;
-afterEach(async () => {
-  if (ts) {
-    await ts.stop();
-    removeDir(ts.dataDir);
-    ts = undefined;
-  }
-});
+const testServer = useTestServer();
 
 describe('REGISTER', () => {
   it('creates the account with its profile, logs in and returns a token', async () => {
-    ts = await startTestServer();
+    const ts = await testServer();
     const c = await ts.client();
     const r = await c.register('ann', 'secret-1', { displayName: 'Ann A', age: 31, gender: 'f', device: 'laptop' });
     expect(r.token).toMatch(/^[A-Za-z0-9_-]{43}$/);
@@ -35,7 +28,7 @@ describe('REGISTER', () => {
   });
 
   it('refuses taken names, taken display names and invalid fields', async () => {
-    ts = await startTestServer();
+    const ts = await testServer();
     await ts.user('ann');
     const c = await ts.client();
     await c.hello();
@@ -50,7 +43,7 @@ describe('REGISTER', () => {
   });
 
   it('lets only one of two concurrent registrations of a name win', async () => {
-    ts = await startTestServer();
+    const ts = await testServer();
     const [a, b] = [await ts.client(), await ts.client()];
     await Promise.all([a.hello(), b.hello()]);
     const results = await Promise.allSettled([
@@ -62,7 +55,7 @@ describe('REGISTER', () => {
   });
 
   it('is refused when registration is closed', async () => {
-    ts = await startTestServer({ registration: 'closed' });
+    const ts = await testServer({ registration: 'closed' });
     const c = await ts.client();
     expect((await c.hello()).registration).toBe(false);
     expect((await c.refusal('REGISTER', { name: 'x', password: 'y' })).code).toBe('CHAT_ERR_REGISTRATION_CLOSED');
@@ -71,7 +64,7 @@ describe('REGISTER', () => {
 
 describe('LOGIN and LOGOUT', () => {
   it('logs in by password and by token; wrong user and wrong password read the same', async () => {
-    ts = await startTestServer();
+    const ts = await testServer();
     const reg = await (await ts.user('ann')).request('WHOAMI');
     expect(reg.profile.name).toBe('ann');
     const c = await ts.client();
@@ -92,7 +85,7 @@ describe('LOGIN and LOGOUT', () => {
   });
 
   it('LOGOUT revokes the token and returns the connection to the logged-out state', async () => {
-    ts = await startTestServer();
+    const ts = await testServer();
     const c = await ts.client();
     const { token } = await c.register('ann');
     await c.request('LOGOUT');
@@ -102,7 +95,7 @@ describe('LOGIN and LOGOUT', () => {
   });
 
   it('rate-limits failed logins per account and address, even with the right password', async () => {
-    ts = await startTestServer({ limits: { loginAttempts: 3 } });
+    const ts = await testServer({ limits: { loginAttempts: 3 } });
     await ts.user('ann');
     await ts.user('ben');
     const c = await ts.client();
@@ -118,7 +111,7 @@ describe('LOGIN and LOGOUT', () => {
 
 describe('PASSWD, RENAME, WHOAMI', () => {
   it('PASSWD checks the old password, revokes other sessions and keeps this one', async () => {
-    ts = await startTestServer();
+    const ts = await testServer();
     const a = await ts.client();
     const first = await a.register('ann', 'old-pw');
     const b = await ts.client();
@@ -137,7 +130,7 @@ describe('PASSWD, RENAME, WHOAMI', () => {
   });
 
   it('RENAME changes the display name unless another account has it', async () => {
-    ts = await startTestServer();
+    const ts = await testServer();
     const a = await ts.user('ann');
     await ts.user('ben');
     expect((await a.refusal('RENAME', { displayName: 'ben' })).code).toBe('CHAT_ERR_CONFLICT');
@@ -157,7 +150,7 @@ describe('offline useradd', () => {
     const dir = tempDir();
     await addUser({ dataDir: dir, name: 'root', password: 'rootpw', admin: true, log: silentLogger(), scrypt: { N: 1024, r: 8, p: 1 } });
     await expect(addUser({ dataDir: dir, name: 'root', password: 'x', log: silentLogger() })).rejects.toMatchObject({ code: 'CHAT_ERR_CONFLICT' });
-    ts = await startTestServer({ dataDir: dir });
+    const ts = await testServer({ dataDir: dir });
     const c = await ts.client();
     expect((await c.login('root', 'rootpw')).profile.admin).toBe(true);
     const r = await (await ts.client()).register('plain');

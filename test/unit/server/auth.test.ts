@@ -3,7 +3,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { hashPassword, hashToken, LoginLimiter, newToken, SCRYPT_DEFAULTS, verifyPassword } from '../../../src/server/auth.js';
-import { removeDir, sleep, startTestServer, TestClient } from './helpers.js';
+import { sleep, TestClient, useTestServer } from './helpers.js';
 
 describe('passwords', () => {
   it('are stored as salted scrypt in the documented format and verified', async () => {
@@ -70,21 +70,18 @@ describe('LoginLimiter', () => {
 });
 
 describe('a connection that goes away while its password is checked', () => {
+  const testServer = useTestServer();
+
   it('does not stay online', async () => {
-    const ts = await startTestServer({ scrypt: SCRYPT_DEFAULTS }); // a hash slow enough to race
-    try {
-      const watcher = await ts.user('watch');
-      await (await ts.user('gone')).request('BYE');
-      const c = await TestClient.connect(ts.port);
-      await c.hello();
-      void c.request('LOGIN', { name: 'gone', password: 'pw-gone' }).catch(() => undefined);
-      c.close();
-      await sleep(300);
-      const users = await watcher.request('USERS', { all: false });
-      expect(users.users.map((u: { name: string }) => u.name)).toEqual(['watch']);
-    } finally {
-      await ts.stop();
-      removeDir(ts.dataDir);
-    }
+    const ts = await testServer({ scrypt: SCRYPT_DEFAULTS }); // a hash slow enough to race
+    const watcher = await ts.user('watch');
+    await (await ts.user('gone')).request('BYE');
+    const c = await TestClient.connect(ts.port);
+    await c.hello();
+    void c.request('LOGIN', { name: 'gone', password: 'pw-gone' }).catch(() => undefined);
+    c.close();
+    await sleep(300);
+    const users = await watcher.request('USERS', { all: false });
+    expect(users.users.map((u: { name: string }) => u.name)).toEqual(['watch']);
   });
 });

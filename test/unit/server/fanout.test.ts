@@ -4,23 +4,16 @@
  */
 import net from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { removeDir, startTestServer, type TestServer } from './helpers.js';
+import { type TestClient, useTestServer } from './helpers.js';
 import * as messages from '../../../src/protocol/messages.js';
 
-let ts: TestServer | undefined;
-afterEach(async () => {
-  vi.restoreAllMocks();
-  if (ts) {
-    await ts.stop();
-    removeDir(ts.dataDir);
-    ts = undefined;
-  }
-});
+const testServer = useTestServer();
+afterEach(() => vi.restoreAllMocks());
 
 describe('fan-out batching', () => {
   it('writes a pipelined burst to each listener in far fewer writes than messages', async () => {
-    ts = await startTestServer();
-    const members = [];
+    const ts = await testServer();
+    const members: TestClient[] = [];
     for (let i = 0; i < 5; i++) members.push(await ts.user(`m${i}`));
     await members[0].request('GROUP_CREATE', { group: 'g', private: false });
     for (const m of members.slice(1)) await m.request('GROUP_JOIN', { group: 'g' });
@@ -38,8 +31,8 @@ describe('fan-out batching', () => {
   });
 
   it('encodes each MESSAGE push once, however many recipients', async () => {
-    ts = await startTestServer();
-    const members = [];
+    const ts = await testServer();
+    const members: TestClient[] = [];
     for (let i = 0; i < 4; i++) members.push(await ts.user(`u${i}`));
     await members[0].request('GROUP_CREATE', { group: 'g', private: false });
     for (const m of members.slice(1)) await m.request('GROUP_JOIN', { group: 'g' });

@@ -1,21 +1,14 @@
 /**
  * Group rules (SPEC §4 Groups, Roles) and GROUP_EVENT / PRESENCE pushes.
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import { removeDir, sleep, startTestServer, type TestServer } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { sleep, useTestServer } from './helpers.js';
 
-let ts: TestServer | undefined;
-afterEach(async () => {
-  if (ts) {
-    await ts.stop();
-    removeDir(ts.dataDir);
-    ts = undefined;
-  }
-});
+const testServer = useTestServer();
 
 describe('public groups', () => {
   it('create, list with members, join, leave; owner is owner', async () => {
-    ts = await startTestServer();
+    const ts = await testServer();
     const ann = await ts.user('ann');
     const ben = await ts.user('ben');
     const created = await ann.request('GROUP_CREATE', { group: 'dev', private: false });
@@ -48,7 +41,7 @@ describe('public groups', () => {
 
 describe('private groups', () => {
   it('are invisible to non-invited users (NOT_FOUND, same as missing) until invited', async () => {
-    ts = await startTestServer();
+    const ts = await testServer();
     const ann = await ts.user('ann');
     const eve = await ts.user('eve');
     await ann.request('GROUP_CREATE', { group: 'secret', private: true });
@@ -78,7 +71,7 @@ describe('private groups', () => {
 
 describe('roles', () => {
   it('owner/admin invite, kick and delete; admins cannot kick owner or admins; only the owner sets roles', async () => {
-    ts = await startTestServer();
+    const ts = await testServer();
     const own = await ts.user('own');
     const adm = await ts.user('adm');
     const adm2 = await ts.user('adm2');
@@ -120,7 +113,7 @@ describe('roles', () => {
 
 describe('presence', () => {
   it('tells group peers when a user comes online and when the last connection goes', async () => {
-    ts = await startTestServer();
+    const ts = await testServer();
     const ann = await ts.user('ann');
     const ben = await ts.user('ben');
     await ann.request('GROUP_CREATE', { group: 'dev', private: false });

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pino, type Logger } from 'pino';
+import { afterEach } from 'vitest';
 import type { ErrorCode } from '../../../src/common/errors.js';
 import type { Payload } from '../../../src/protocol/codec.js';
 import { PROTOCOL_VERSION, type CommandName } from '../../../src/protocol/commands.js';
@@ -194,6 +195,35 @@ export async function startTestServer(opts: Partial<StartOptions> = {}): Promise
     },
   };
   return ts;
+}
+
+/**
+ * Per-test servers for the file (or describe block) that calls it: returns a starter
+ * like startTestServer, and registers an afterEach that stops every server the test
+ * started (newest first) and removes its data dir, whether the test passed or not.
+ * Stopping twice is harmless (ServerHandle.close is idempotent), so a test may stop a
+ * server itself, e.g. to restart on the same data dir.
+ */
+export function useTestServer(): (opts?: Partial<StartOptions>) => Promise<TestServer> {
+  const started: TestServer[] = [];
+  afterEach(async () => {
+    let failure: unknown;
+    for (const ts of started.splice(0).reverse()) {
+      try {
+        await ts.stop();
+      } catch (err) {
+        failure ??= err; // stop the others all the same
+      } finally {
+        removeDir(ts.dataDir);
+      }
+    }
+    if (failure !== undefined) throw failure;
+  });
+  return async (opts = {}) => {
+    const ts = await startTestServer(opts);
+    started.push(ts);
+    return ts;
+  };
 }
 
 export function removeDir(dir: string): void {

@@ -2,17 +2,10 @@
  * SEND and live delivery: group, direct, broadcast, idempotent retries, text limits,
  * LISTEN, and the slow-consumer drop.
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import { removeDir, sleep, startTestServer, type TestServer } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { sleep, type TestServer, useTestServer } from './helpers.js';
 
-let ts: TestServer | undefined;
-afterEach(async () => {
-  if (ts) {
-    await ts.stop();
-    removeDir(ts.dataDir);
-    ts = undefined;
-  }
-});
+const testServer = useTestServer();
 
 async function groupOf(t: TestServer, group: string, names: string[]) {
   const clients = [];
@@ -24,7 +17,7 @@ async function groupOf(t: TestServer, group: string, names: string[]) {
 
 describe('group messages', () => {
   it('are stored, acknowledged with seq and ts, and delivered once to every listening member connection', async () => {
-    ts = await startTestServer();
+    const ts = await testServer();
     const [ann, ben, cat] = await groupOf(ts, 'dev', ['ann', 'ben', 'cat']);
     const annSecond = await ts.client(); // another device of ann, listening
     await annSecond.login('ann');
@@ -58,7 +51,7 @@ describe('group messages', () => {
   });
 
   it('refuses non-members, missing groups, empty and oversize text', async () => {
-    ts = await startTestServer({ limits: { maxText: 10 } });
+    const ts = await testServer({ limits: { maxText: 10 } });
     const [ann] = await groupOf(ts, 'dev', ['ann']);
     const out = await ts.user('out');
     expect((await out.refusal('SEND', { kind: 0, target: 'dev', text: 'hi' })).code).toBe('CHAT_ERR_PERMISSION');
@@ -71,7 +64,7 @@ describe('group messages', () => {
   });
 
   it('keeps seq order for a pipelined burst, delivered in the same order', async () => {
-    ts = await startTestServer();
+    const ts = await testServer();
     const [ann, ben] = await groupOf(ts, 'dev', ['ann', 'ben']);
     const replies = await Promise.all(Array.from({ length: 300 }, (_, i) => ann.request('SEND', { kind: 0, target: 'dev', text: `m${i}` })));
     const seqs = replies.map((r) => r.message.seq);
@@ -83,7 +76,7 @@ describe('group messages', () => {
 
 describe('direct and broadcast', () => {
   it('direct messages reach both parties only; a missing user is NOT_FOUND', async () => {
-    ts = await startTestServer();
+    const ts = await testServer();
     const ann = await ts.user('ann');
     const ben = await ts.user('ben');
     const cat = await ts.user('cat');
@@ -97,7 +90,7 @@ describe('direct and broadcast', () => {
   });
 
   it('broadcasts reach every listening logged-in connection', async () => {
-    ts = await startTestServer();
+    const ts = await testServer();
     const ann = await ts.user('ann');
     const ben = await ts.user('ben');
     const quiet = await ts.user('quiet', false);
@@ -113,7 +106,7 @@ describe('direct and broadcast', () => {
 
 describe('idempotent retries', () => {
   it('store and deliver a message once per (sender, key), even when pipelined', async () => {
-    ts = await startTestServer();
+    const ts = await testServer();
     const [ann, ben] = await groupOf(ts, 'dev', ['ann', 'ben']);
     const [a, b] = await Promise.all([
       ann.request('SEND', { kind: 0, target: 'dev', text: 'once', idKey: 'k1' }),
@@ -134,7 +127,7 @@ describe('idempotent retries', () => {
 
 describe('slow consumers', () => {
   it('a listener that never reads is dropped; the sender and others go on', async () => {
-    ts = await startTestServer({ limits: { slowConsumerCap: 1024 * 1024, maxText: 64 * 1024 } });
+    const ts = await testServer({ limits: { slowConsumerCap: 1024 * 1024, maxText: 64 * 1024 } });
     const [ann, , cat] = await groupOf(ts, 'dev', ['ann', 'slow', 'cat']);
     const slow = ts.clients[1];
     slow.socket.pause(); // reads nothing from now on

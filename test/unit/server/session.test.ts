@@ -1,24 +1,17 @@
 /**
  * Connection glue and the dispatch table's session rules, over real sockets.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { COMMANDS, PROTOCOL_VERSION } from '../../../src/protocol/commands.js';
 import { encodeFrame } from '../../../src/protocol/frame.js';
 import { encodePush, encodeReply, encodeRequest } from '../../../src/protocol/messages.js';
-import { removeDir, sleep, startTestServer, type TestServer } from './helpers.js';
+import { sleep, useTestServer } from './helpers.js';
 
-let ts: TestServer | undefined;
-afterEach(async () => {
-  if (ts) {
-    await ts.stop();
-    removeDir(ts.dataDir);
-    ts = undefined;
-  }
-});
+const testServer = useTestServer();
 
 describe('HELLO and the listening log line', () => {
   it('logs "listening" with the bound address before any other network line, and answers HELLO', async () => {
-    ts = await startTestServer();
+    const ts = await testServer();
     const first = ts.logs.find((l) => l.level === 30);
     expect(first).toMatchObject({ msg: 'listening', address: `127.0.0.1:${ts.port}` });
     expect(ts.port).toBeGreaterThan(0);
@@ -32,7 +25,7 @@ describe('HELLO and the listening log line', () => {
   });
 
   it('refuses another protocol version with CHAT_ERR_VERSION and closes', async () => {
-    ts = await startTestServer();
+    const ts = await testServer();
     const c = await ts.client();
     const r = await c.refusal('HELLO', { version: 99, client: 'future' });
     expect(r.code).toBe('CHAT_ERR_VERSION');
@@ -40,7 +33,7 @@ describe('HELLO and the listening log line', () => {
   });
 
   it('refuses everything but HELLO before HELLO, and keeps the connection', async () => {
-    ts = await startTestServer();
+    const ts = await testServer();
     const c = await ts.client();
     expect((await c.refusal('PING')).code).toBe('CHAT_ERR_PROTOCOL');
     expect((await c.refusal('LOGIN', { name: 'x', password: 'y' })).code).toBe('CHAT_ERR_PROTOCOL');
@@ -49,7 +42,7 @@ describe('HELLO and the listening log line', () => {
   });
 
   it('refuses commands that need a login before it, with CHAT_ERR_NOT_AUTHENTICATED', async () => {
-    ts = await startTestServer();
+    const ts = await testServer();
     const c = await ts.client();
     await c.hello();
     for (const [name, payload] of [['WHOAMI', {}], ['GROUPS', { members: false }], ['SEND', { kind: 2, target: '', text: 'hi' }],
@@ -62,7 +55,7 @@ describe('HELLO and the listening log line', () => {
 
 describe('bad frames', () => {
   it('answers an unknown code, a malformed payload and client-sent replies/pushes with that reqId, and goes on', async () => {
-    ts = await startTestServer();
+    const ts = await testServer();
     const c = await ts.client();
     await c.hello();
     c.raw(encodeFrame(0x5e, 7, Buffer.alloc(0)));
@@ -78,7 +71,7 @@ describe('bad frames', () => {
   });
 
   it('closes only the connection that sends garbage or an oversize frame', async () => {
-    ts = await startTestServer({ limits: { maxFrame: 1024 } });
+    const ts = await testServer({ limits: { maxFrame: 1024 } });
     const good = await ts.user('good');
     const garbage = await ts.client();
     garbage.raw(Buffer.from([0, 0, 0, 1, 0xff, 0xff, 0xff]));
@@ -99,7 +92,7 @@ describe('bad frames', () => {
 
 describe('limits and timeouts', () => {
   it('closes a connection not logged in within the auth timeout', async () => {
-    ts = await startTestServer({ limits: { authTimeoutMs: 500 } });
+    const ts = await testServer({ limits: { authTimeoutMs: 500 } });
     const idle = await ts.client();
     await idle.hello();
     const logged = await ts.user('quick');
@@ -111,7 +104,7 @@ describe('limits and timeouts', () => {
   });
 
   it('refuses connections over the per-IP limit with CHAT_ERR_BUSY', async () => {
-    ts = await startTestServer({ limits: { maxConnsPerIp: 2 } });
+    const ts = await testServer({ limits: { maxConnsPerIp: 2 } });
     const a = await ts.client();
     const b = await ts.client();
     const c = await ts.client();
@@ -127,7 +120,7 @@ describe('limits and timeouts', () => {
   });
 
   it('sends PING_PUSH every interval and closes a client that stays silent', async () => {
-    ts = await startTestServer({ limits: { pingIntervalMs: 250, authTimeoutMs: 60_000 } });
+    const ts = await testServer({ limits: { pingIntervalMs: 250, authTimeoutMs: 60_000 } });
     const live = await ts.user('live');
     const silent = await ts.user('silent');
     const answer = setInterval(() => void live.request('PING').catch(() => undefined), 50);
@@ -145,7 +138,7 @@ describe('limits and timeouts', () => {
 
 describe('BYE and pipelining', () => {
   it('answers requests sent before BYE, then BYE, then closes', async () => {
-    ts = await startTestServer();
+    const ts = await testServer();
     const c = await ts.user('leaver');
     const sends = [1, 2, 3].map((i) => c.request('SEND', { kind: 2, target: '', text: `m${i}` }));
     const bye = c.request('BYE');
@@ -157,7 +150,7 @@ describe('BYE and pipelining', () => {
   });
 
   it('runs requests pipelined behind HELLO and LOGIN after them, in order', async () => {
-    ts = await startTestServer();
+    const ts = await testServer();
     const first = await ts.user('pipe');
     first.close();
     const c = await ts.client();
@@ -174,15 +167,12 @@ describe('BYE and pipelining', () => {
 
 describe('shutdown', () => {
   it('close() says GOODBYE to every connection and closes them', async () => {
-    ts = await startTestServer();
+    const ts = await testServer();
     const a = await ts.user('a1');
     const fresh = await ts.client();
-    const t = ts;
-    ts = undefined;
-    await t.srv.close();
+    await ts.srv.close(); // not ts.stop(): that would drop the clients first
     await Promise.all([a.closed, fresh.closed]);
     expect(a.pushes.at(-1)).toMatchObject({ name: 'GOODBYE', payload: { reason: 'server shutting down' } });
     expect(fresh.pushes.at(-1)).toMatchObject({ name: 'GOODBYE' });
-    removeDir(t.dataDir);
   });
 });

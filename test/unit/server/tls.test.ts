@@ -9,7 +9,7 @@ import tls from 'node:tls';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FrameDecoder } from '../../../src/protocol/frame.js';
 import { decodeFrame, encodeRequest } from '../../../src/protocol/messages.js';
-import { removeDir, startTestServer, tempDir } from './helpers.js';
+import { removeDir, tempDir, useTestServer } from './helpers.js';
 
 function makeCert(dir: string): { cert: string; key: string } | undefined {
   try {
@@ -24,30 +24,26 @@ function makeCert(dir: string): { cert: string; key: string } | undefined {
 const certDir = tempDir();
 const pair = makeCert(certDir);
 afterAll(() => removeDir(certDir));
+const testServer = useTestServer();
 
 describe.skipIf(!pair)('TLS', () => {
   it('serves HELLO over TLS to a client that trusts the certificate', async () => {
-    const ts = await startTestServer({ tls: pair! });
-    try {
-      expect(ts.logs.find((l) => l.msg === 'listening')).toMatchObject({ tls: true });
-      const reply = await new Promise<ReturnType<typeof decodeFrame>>((resolve, reject) => {
-        const s = tls.connect({ host: '127.0.0.1', port: ts.port, ca: pair!.cert }, () => {
-          s.write(encodeRequest('HELLO', 1, { version: 1, client: 'tls-test' }));
-        });
-        const dec = new FrameDecoder();
-        s.on('data', (chunk: Buffer) => {
-          const [f] = dec.push(chunk);
-          if (f) {
-            resolve(decodeFrame(f));
-            s.destroy();
-          }
-        });
-        s.on('error', reject);
+    const ts = await testServer({ tls: pair! });
+    expect(ts.logs.find((l) => l.msg === 'listening')).toMatchObject({ tls: true });
+    const reply = await new Promise<ReturnType<typeof decodeFrame>>((resolve, reject) => {
+      const s = tls.connect({ host: '127.0.0.1', port: ts.port, ca: pair!.cert }, () => {
+        s.write(encodeRequest('HELLO', 1, { version: 1, client: 'tls-test' }));
       });
-      expect(reply).toMatchObject({ kind: 'reply', name: 'HELLO', payload: { role: 'primary' } });
-    } finally {
-      await ts.stop();
-      removeDir(ts.dataDir);
-    }
+      const dec = new FrameDecoder();
+      s.on('data', (chunk: Buffer) => {
+        const [f] = dec.push(chunk);
+        if (f) {
+          resolve(decodeFrame(f));
+          s.destroy();
+        }
+      });
+      s.on('error', reject);
+    });
+    expect(reply).toMatchObject({ kind: 'reply', name: 'HELLO', payload: { role: 'primary' } });
   });
 });
