@@ -48,6 +48,9 @@ const SURFACED_PUSHES = new Set<string>(['MESSAGE', 'PRESENCE', 'GROUP_EVENT', '
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+/** How long a server may take to answer HELLO before the connection counts as lost. */
+export const HELLO_TIMEOUT_MS = 10_000;
+
 export class ChatConnection extends EventEmitter<ConnectionEvents> {
   /** The server's HELLO reply: version, server, role, registration, maxFrame, maxText, pingMs. */
   hello: Payload = {};
@@ -74,16 +77,27 @@ export class ChatConnection extends EventEmitter<ConnectionEvents> {
     const address = formatHostPort(opts);
     const socket = await dial(opts);
     const conn = new ChatConnection(socket, address);
+    // A peer that accepts TCP but never answers (a stopped process, the wrong service)
+    // must not hang a script: HELLO has a deadline of its own.
+    let silent = false;
+    const helloMs = opts.helloTimeoutMs ?? HELLO_TIMEOUT_MS;
+    const onSilence = (): void => {
+      silent = true;
+      conn.lose(`no answer to HELLO in ${helloMs / 1000} s (is this a chat-server? check --server / CHAT_SERVER)`);
+    };
+    socket.setTimeout(helloMs, onSilence);
     try {
       conn.hello = await conn.request('HELLO', { version: PROTOCOL_VERSION, client: CLIENT_NAME });
     } catch (err) {
       conn.socket.destroy();
-      if (!opts.tls && (err as ChatError).code === 'CHAT_ERR_NETWORK') {
+      if (!opts.tls && !silent && (err as ChatError).code === 'CHAT_ERR_NETWORK') {
         throw new ChatError('CHAT_ERR_NETWORK',
           `server at ${address} closed the connection before answering HELLO (if it uses TLS, pass --tls / CHAT_TLS=1)`, { cause: err });
       }
       throw err;
     }
+    socket.setTimeout(0);
+    socket.off('timeout', onSilence); // setTimeout(0) alone leaves the listener behind
     const pingMs = Number(conn.hello.pingMs) || 0;
     if (opts.watchdog && pingMs > 0) {
       socket.setTimeout(3 * pingMs, () => conn.lose(`no word from the server in ${Math.round((3 * pingMs) / 1000)} s`));

@@ -15,6 +15,8 @@ export interface ConnectOptions extends HostPort {
   ca?: string | Buffer;
   /** Waits before the 2nd, 3rd, ... attempt; attempts = length + 1. */
   retryDelaysMs?: readonly number[];
+  /** Limit for the server's answer to HELLO once connected (default HELLO_TIMEOUT_MS). */
+  helloTimeoutMs?: number;
   /** Per-attempt limit for an unanswered connect (a black-holed host). */
   connectTimeoutMs?: number;
   /**
@@ -64,7 +66,9 @@ export function permanentFailure(err: unknown, opts: ConnectOptions, address: st
     const plain = /wrong version number|WRONG_VERSION/i.test(`${(err as Error).message} ${(err as { code?: string }).code}`);
     return new ChatError('CHAT_ERR_NETWORK', plain
       ? `TLS to ${address} failed: the server does not speak TLS (drop --tls / CHAT_TLS)`
-      : `TLS to ${address} failed: ${(err as Error).message} (for a self-signed server certificate pass --ca FILE / CHAT_CA)`, { cause: err });
+      : `TLS to ${address} failed: ${(err as Error).message} (${opts.ca
+        ? 'the --ca / CHAT_CA file given does not vouch for this server\'s certificate'
+        : 'for a self-signed server certificate pass --ca FILE / CHAT_CA'})`, { cause: err });
   }
   if ((err as NodeJS.ErrnoException).code === 'ENOTFOUND') {
     return new ChatError('CHAT_ERR_NETWORK', `cannot resolve host "${opts.host}" (check --server / CHAT_SERVER)`, { cause: err });

@@ -105,10 +105,10 @@ export abstract class Outbox {
   }
 
   /** Says why (ERROR with reqId 0), then closes once the output is out. */
-  fail(code: ErrorCode, message: string, reason = message): void {
+  fail(code: ErrorCode, message: string, reason = message, graceMs?: number): void {
     this.closeReason = reason;
     this.error(0, code, message);
-    this.end(reason);
+    this.end(reason, graceMs);
   }
 
   /** Sends GOODBYE {reason} and closes gracefully. */
@@ -119,13 +119,14 @@ export abstract class Outbox {
   }
 
   /** Graceful close: queued output is written, then FIN. Input is ignored from now on. */
-  end(reason?: string): void {
+  end(reason?: string, graceMs = 5000): void {
     if (reason) this.closeReason = reason;
     if (this.ending || this.dead) return;
     this.ending = true;
     schedule(this);
-    // A peer that never reads could keep a half-closed socket forever.
-    setTimeout(() => this.destroy(), 5000).unref();
+    // After graceMs the socket goes whatever the peer does: a peer that never reads
+    // could keep a half-closed socket (and its user "online") forever.
+    setTimeout(() => this.destroy(), graceMs).unref();
   }
 
   /** Immediate close, queued output discarded. */

@@ -76,9 +76,17 @@ export class ChatServer implements ConnectionHost {
     };
     this.dispatcher = createDispatcher(this.ctx);
     this.listener = cfg.tls
-      ? tls.createServer({ cert: cfg.tls.cert, key: cfg.tls.key }, (s) => this.accept(s))
+      // The handshake gets the same deadline as logging in: a peer that opens TCP and
+      // stays silent must not hold a socket for Node's default 120 s.
+      ? tls.createServer({ cert: cfg.tls.cert, key: cfg.tls.key, handshakeTimeout: cfg.limits.authTimeoutMs },
+        (s) => this.accept(s))
       : net.createServer((s) => this.accept(s));
-    this.listener.on('tlsClientError', (err: Error) => this.log.debug({ err: err.message }, 'TLS handshake failed'));
+    // Node leaves the socket open after a handshake error or timeout when a listener is
+    // attached: close it here, or a silent peer holds it forever.
+    this.listener.on('tlsClientError', (err: Error, socket: tls.TLSSocket) => {
+      this.log.debug({ err: err.message }, 'TLS handshake failed');
+      socket.destroy();
+    });
   }
 
   /** Binds and starts serving; rejects with ListenError. */
@@ -171,7 +179,10 @@ export class ChatServer implements ConnectionHost {
       const silent = now - c.lastSeen;
       if (silent > 2 * interval) {
         c.log.info({ silentMs: silent }, 'no sign of life; closing as vanished');
-        c.fail('CHAT_ERR_IDLE_TIMEOUT', `nothing heard from the client for ${Math.round(silent / 1000)} s; closing`, 'ping timeout');
+        // A vanished peer will not send FIN: cut it after a short grace so its user goes
+        // offline (and its groups are told) now, not after the usual close grace.
+        c.fail('CHAT_ERR_IDLE_TIMEOUT', `nothing heard from the client for ${Math.round(silent / 1000)} s; closing`,
+          'ping timeout', 250);
       } else if (c.phase !== 'fresh' && now - c.lastPing >= interval) {
         // Every pingMs (PROTOCOL.md §6), busy or not: clients use it to see the server lives.
         c.lastPing = now;

@@ -46,7 +46,7 @@ export function withCommonOptions<T>(y: Argv<T>) {
     .option('password-file', { type: 'string', requiresArg: true, describe: 'read the password from the first line of FILE [env CHAT_PASSWORD: the password itself]' })
     .option('json', { type: 'boolean', describe: 'machine output: one JSON object per line' })
     .option('tls', { type: 'boolean', describe: 'connect with TLS [env CHAT_TLS=1]' })
-    .option('ca', { type: 'string', requiresArg: true, describe: 'CA certificate (PEM) for a self-signed server [env CHAT_CA]' })
+    .option('ca', { type: 'string', requiresArg: true, describe: 'CA certificate (PEM) for a self-signed server; implies --tls [env CHAT_CA]' })
     .option('quiet', { type: 'boolean', describe: 'only errors on stderr' })
     .group(['server', 'user', 'password-file', 'json', 'tls', 'ca', 'quiet'], COMMON_GROUP);
 }
@@ -78,7 +78,9 @@ export function resolveSettings(argv: CommonArgs, command: string, env: NodeJS.P
   const passwordFile = single(argv.passwordFile, '--password-file', command);
   return {
     address, server,
-    tls: Boolean(argv.tls) || envFlag(env.CHAT_TLS),
+    // A --ca on the command line means TLS; CHAT_CA alone does not (it may be set
+    // globally for one server while another is plain).
+    tls: Boolean(argv.tls) || envFlag(env.CHAT_TLS) || single(argv.ca, '--ca', command) !== undefined,
     caFile: single(argv.ca, '--ca', command) ?? (env.CHAT_CA || undefined),
     json: Boolean(argv.json),
     quiet: Boolean(argv.quiet),

@@ -125,6 +125,22 @@ describe('ChatConnection', () => {
     expect(err.message).toMatch(/no word from the server/);
     await quiet.stop();
   });
+
+  it('gives up on a peer that accepts TCP but never answers HELLO (exit 7, no hang)', async () => {
+    const held: net.Socket[] = [];
+    const mute = net.createServer((sock) => { held.push(sock); }); // accepts, reads nothing, says nothing
+    await new Promise<void>((r) => mute.listen(0, '127.0.0.1', () => r()));
+    const port = (mute.address() as net.AddressInfo).port;
+    try {
+      const err = await ChatConnection.connect({ host: '127.0.0.1', port, helloTimeoutMs: 150 }).catch((e) => e);
+      expect(err).toBeInstanceOf(ChatError);
+      expect(exitCodeFor(err)).toBe(7);
+      expect(err.message).toMatch(/no answer to HELLO in 0.15 s/);
+    } finally {
+      for (const sock of held) sock.destroy();
+      await new Promise<void>((r) => { mute.close(() => r()); });
+    }
+  });
 });
 
 describe('dial: failures that retrying cannot fix', () => {

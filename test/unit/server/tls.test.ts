@@ -5,6 +5,7 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import net from 'node:net';
 import tls from 'node:tls';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FrameDecoder } from '../../../src/protocol/frame.js';
@@ -45,5 +46,16 @@ describe.skipIf(!pair)('TLS', () => {
       s.on('error', reject);
     });
     expect(reply).toMatchObject({ kind: 'reply', name: 'HELLO', payload: { role: 'primary' } });
+  });
+
+  it('closes a peer that opens TCP but never starts the handshake, after the login deadline', async () => {
+    const ts = await testServer({ tls: pair!, limits: { authTimeoutMs: 300 } });
+    const t0 = Date.now();
+    const s = net.connect(ts.port, '127.0.0.1');
+    s.on('error', () => undefined);
+    s.resume(); // read, so the server's close is seen
+    await new Promise<void>((resolve) => s.on('close', () => resolve()));
+    // Node's own default would hold the socket for 120 s.
+    expect(Date.now() - t0).toBeLessThan(20_000);
   });
 });
