@@ -109,6 +109,22 @@ describe('messages', () => {
     expect(t.lines.map(json).map((m) => m.text)).toEqual(['line one', 'line two']);
   });
 
+  it('--lines stops at the first refused line with one error line, never a crash', async () => {
+    // Client-side limit: the lines before the oversize one are sent and reported.
+    const input = `${['a1', 'a2', 'a3'].join('\n')}\n${'z'.repeat(70_000)}\nafter\n`;
+    const big = await chat({ ...as('bob'), input }, ['send', '-g', 'ops', '--lines']);
+    expect(big.code).toBe(2);
+    expect(big.stdout.trim().split('\n')).toHaveLength(3);
+    expect(big.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^chat: the message is 70000 bytes/)]);
+    // Server-side refusal of every line (key too long) while many are in flight: the
+    // later refusals arrive before the first is reported and must not crash the client.
+    const lines = Array.from({ length: 20 }, (_, i) => `k${i}`).join('\n');
+    const refused = await chat({ ...as('bob'), input: lines }, ['send', '-g', 'ops', '--lines', '--id', 'k'.repeat(200)]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr.trim().split('\n')).toHaveLength(1);
+    expect(refused.stderr).not.toMatch(/\n\s+at /);
+  });
+
   it('stores and delivers a retried send with the same --id once', async () => {
     const t = await startTail(as('carol'), ['-g', 'ops', '--json']);
     live.push(t);

@@ -33,8 +33,9 @@ export async function connect(settings: Settings, watchdog = false): Promise<Cha
 }
 
 /** Runs `work` on a connection that is not logged in (register, login). */
-export async function withConnection<T>(settings: Settings, work: (conn: ChatConnection) => Promise<T>): Promise<T> {
-  const conn = await connect(settings);
+export async function withConnection<T>(settings: Settings, work: (conn: ChatConnection) => Promise<T>,
+  watchdog = false): Promise<T> {
+  const conn = await connect(settings, watchdog);
   try {
     return await work(conn);
   } finally {
@@ -42,9 +43,12 @@ export async function withConnection<T>(settings: Settings, work: (conn: ChatCon
   }
 }
 
-/** Runs `work` logged in as the resolved user (auth.ts order). */
+/**
+ * Runs `work` logged in as the resolved user (auth.ts order). `watchdog`: for work that
+ * may wait indefinitely (wait), a server gone silent counts as a lost connection.
+ */
 export async function withSession<T>(settings: Settings, work: (ctx: Ctx) => Promise<T>,
-  opts: { preferToken?: boolean } = {}): Promise<T> {
+  opts: { preferToken?: boolean; watchdog?: boolean } = {}): Promise<T> {
   const store = storeFor(settings);
   return withConnection(settings, async (conn) => {
     const session = await logIn(conn, settings.credentials, store, opts);
@@ -53,5 +57,5 @@ export async function withSession<T>(settings: Settings, work: (ctx: Ctx) => Pro
     } finally {
       if (session.ephemeral && !conn.isClosed) await conn.request('LOGOUT').catch(() => undefined);
     }
-  });
+  }, opts.watchdog);
 }

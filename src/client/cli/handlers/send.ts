@@ -9,6 +9,7 @@
  * send --lines` works) and with --id KEY keyed KEY:LINE (line numbers count every
  * input line, so a rerun over the same input reuses the same keys).
  */
+import { ChatError } from '../../../common/errors.js';
 import { checkName } from '../../../common/names.js';
 import type { Payload } from '../../../protocol/codec.js';
 import { MESSAGE_KIND, type MessageKind } from '../../../protocol/commands.js';
@@ -76,6 +77,19 @@ async function readStdin(): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
+/**
+ * The refusal for a text over the limit the server announced in HELLO, found before
+ * sending: the server's own answer, without shipping the bytes (or, past the frame
+ * limit, having the connection cut).
+ */
+function sizeError(ctx: Ctx, text: string): ChatError | undefined {
+  const max = Number(ctx.conn.hello.maxText) || 0;
+  if (max <= 0 || text.length * 3 <= max) return undefined;
+  const bytes = Buffer.byteLength(text, 'utf8');
+  return bytes <= max ? undefined : new ChatError('CHAT_ERR_TOO_LARGE',
+    `the message is ${bytes} bytes; the server at ${ctx.settings.server} accepts at most ${max} (split it into several messages)`);
+}
+
 function report(ctx: Ctx, reply: Payload, idKey: string | undefined): void {
   const msg = reply.message as Payload;
   ctx.out.line(String(msg.seq));
@@ -99,7 +113,15 @@ async function sendLines(ctx: Ctx, to: SendTarget, idKey: string | undefined): P
     lineNumber++;
     if (isBlank(line)) continue;
     const key = lineKey(idKey, lineNumber);
+    const tooLarge = sizeError(ctx, line);
+    if (tooLarge) {
+      await reported; // report what was acknowledged before stopping at this line
+      throw tooLarge;
+    }
     const reply = ctx.conn.request('SEND', { ...to, text: line, idKey: key });
+    // The server may refuse this line before earlier ones are acknowledged (they wait
+    // for fsync): mark the rejection handled now; the chain below still sees it.
+    reply.catch(() => undefined);
     reported = reported.then(async () => report(ctx, await reply, key));
     // Observed below (window or end); until then a failure only stops the reading.
     reported.catch(() => rl.close());
@@ -128,6 +150,8 @@ export async function send(argv: SendArgs): Promise<void> {
 
   await withSession(settings, async (ctx) => {
     if (argv.lines) return sendLines(ctx, to, idKey);
+    const tooLarge = sizeError(ctx, text as string);
+    if (tooLarge) throw tooLarge;
     const reply = await ctx.conn.request('SEND', { ...to, text: text as string, idKey });
     report(ctx, reply, idKey);
   });

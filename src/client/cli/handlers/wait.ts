@@ -90,7 +90,7 @@ export async function wait(argv: WaitArgs): Promise<void> {
     const m = await Promise.race([found, timer.expired]);
     out.line(formatMessage(m));
     out.object(messageJson(m));
-  });
+  }, { watchdog: true }); // no --timeout must not mean waiting on a dead server forever
   work.catch(() => undefined);
   try {
     // The deadline also covers connecting and logging in.
