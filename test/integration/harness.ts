@@ -13,13 +13,22 @@ import { join, resolve } from 'node:path';
 import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { afterAll } from 'vitest';
 
 export const ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '../..');
 const SERVER_BIN = join(ROOT, 'bin/chat-server.js');
 const CHAT_BIN = join(ROOT, 'bin/chat.js');
 
+const made: string[] = [];
+// Registered on import, so in vitest's default 'stack' order it runs after the test
+// file's own afterAll hooks (which stop the servers using these dirs).
+afterAll(() => { for (const dir of made.splice(0)) rmSync(dir, { recursive: true, force: true }); });
+
+/** A fresh temp dir, removed after the test file. */
 export function tempDir(prefix = 'chat-test-'): string {
-  return mkdtempSync(join(tmpdir(), prefix));
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  made.push(dir);
+  return dir;
 }
 
 export interface ServerProcess {
