@@ -10,7 +10,8 @@
  *     and returns the ops. A torn or bad record at the very end (nothing valid after
  *     it) is truncated and reported in `truncatedBytes`; damage followed by more data
  *     throws JournalCorruptError naming the file and byte offset.
- *   - append(op) resolves only once the record is on disk (write + fsync). Appends
+ *   - append(op) resolves only once the record is on disk (every byte written, then
+ *     fdatasync; a short write is continued until the whole batch is out). Appends
  *     made while a flush is running are written and fsynced together by the next
  *     flush (group commit): many writers share one fsync, none skips it.
  *   - A failed write or fsync rejects every waiting append and the journal refuses
@@ -152,7 +153,7 @@ export class Journal {
       this.pending = [];
       this.waiters = [];
       try {
-        await this.fh.write(batch);
+        await this.writeAll(batch);
         await this.fh.datasync();
         for (const w of waiters) w.resolve();
       } catch (err) {
@@ -163,6 +164,20 @@ export class Journal {
       }
     }
     this.flushing = false;
+  }
+
+  /**
+   * write() may write fewer bytes than asked (a signal, a nearly full disk, some
+   * network filesystems): write the rest until all of it is out. A write of zero bytes
+   * makes no progress and counts as a failure like an error does.
+   */
+  private async writeAll(buf: Buffer): Promise<void> {
+    let off = 0;
+    while (off < buf.length) {
+      const { bytesWritten } = await this.fh.write(buf, off, buf.length - off);
+      if (!(bytesWritten > 0)) throw new Error(`short write: ${off} of ${buf.length} bytes written, then none`);
+      off += bytesWritten;
+    }
   }
 
   /** Waits for pending appends, then closes the file. */

@@ -12,10 +12,16 @@
  *     more: onJournalFailure runs (default: log fatal and exit the process non-zero).
  * Handlers validate against the state before they commit; apply() re-checks and throws
  * ApplyError (a bug) before changing anything, so a refused op leaves no trace.
+ *
+ * Ownership: open() takes the data-dir lock (src/journal/lock.ts) before it reads the
+ * journal, so a second server or offline tool on the same dir fails with
+ * CHAT_ERR_CONFLICT (exit 6) instead of appending a second record with the same seq;
+ * close() (or the process exiting) releases it.
  */
 import { mkdirSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { Journal } from '../journal/journal.js';
+import { DirLock } from '../journal/lock.js';
 import { apply } from '../state/apply.js';
 import { createState, type Op, type OpData, type State } from '../state/types.js';
 
@@ -24,7 +30,23 @@ export interface EngineOptions {
   log: Logger;
   /** Called once when an append fails. Default: log fatal, exit(1). */
   onJournalFailure?: (err: Error) => void;
+  /** Who takes the data-dir lock, shown to a second process: "chat-server start". */
+  holder?: string;
+  /**
+   * Keep the start-up warnings (torn tail cut, stale lock taken over) until
+   * logStartupWarnings(): a server logs them after its "listening" line, which SPEC §3
+   * wants first. Default false: open() logs them itself.
+   */
+  deferWarnings?: boolean;
 }
+
+/** A torn tail that open() cut off (SPEC §8). */
+export interface Recovery {
+  path: string;
+  truncatedBytes: number;
+}
+
+type Warning = [obj: Record<string, unknown>, msg: string];
 
 export class Engine {
   readonly state: State = createState();
@@ -35,41 +57,66 @@ export class Engine {
   private lastTs = 0;
   private failed = false;
   private closed = false;
+  /** Set when open() cut a torn tail off the journal. */
+  recovered: Recovery | undefined;
+  private warnings: Warning[] = [];
 
   private constructor(
     private readonly journal: Journal,
+    private readonly lock: DirLock,
     private readonly log: Logger,
     private readonly onJournalFailure: (err: Error) => void,
   ) {}
 
   /**
-   * Opens (creating if missing) the data dir and its journal, and replays every op.
-   * Throws JournalCorruptError for damage before the tail (SPEC §8), ApplyError when
-   * the journal does not describe a valid history.
+   * Takes the data-dir lock, opens (creating if missing) the data dir and its journal,
+   * and replays every op. Throws ChatError CHAT_ERR_CONFLICT when another live process
+   * holds the dir, JournalCorruptError for damage before the tail (SPEC §8), ApplyError
+   * when the journal does not describe a valid history; the lock is released then.
    */
   static async open(opts: EngineOptions): Promise<Engine> {
     const { dataDir, log } = opts;
     mkdirSync(dataDir, { recursive: true });
-    const { journal, ops, truncatedBytes } = await Journal.open(dataDir);
-    if (truncatedBytes > 0) {
-      log.warn({ path: journal.path, truncatedBytes }, 'journal had a torn record at its tail; truncated it');
+    const warnings: Warning[] = [];
+    const { lock, tookOver } = await DirLock.acquire(dataDir, opts.holder ?? 'chat-server');
+    if (tookOver !== undefined) {
+      warnings.push([{ path: lock.path, stale: tookOver }, 'data directory lock was left by a process that is gone; took it over']);
     }
-    const onFailure = opts.onJournalFailure ?? ((err: Error) => {
-      log.fatal({ err }, 'journal write failed; memory is ahead of disk, stopping');
-      // Give the async log destination a moment to write the line, then stop hard.
-      setTimeout(() => process.exit(1), 50);
-    });
-    const engine = new Engine(journal, log, onFailure);
+    let engine: Engine;
     try {
-      for (const op of ops) engine.replay(op);
+      const { journal, ops, truncatedBytes } = await Journal.open(dataDir);
+      const onFailure = opts.onJournalFailure ?? ((err: Error) => {
+        log.fatal({ err }, 'journal write failed; memory is ahead of disk, stopping');
+        // Give the async log destination a moment to write the line, then stop hard.
+        setTimeout(() => process.exit(1), 50);
+      });
+      engine = new Engine(journal, lock, log, onFailure);
+      engine.warnings = warnings;
+      if (truncatedBytes > 0) {
+        engine.recovered = { path: journal.path, truncatedBytes };
+        warnings.push([{ ...engine.recovered }, 'journal had a torn record at its tail; truncated it']);
+      }
+      try {
+        for (const op of ops) engine.replay(op);
+      } catch (err) {
+        await journal.close();
+        throw err;
+      }
     } catch (err) {
-      await journal.close();
+      for (const [obj, msg] of warnings) log.warn(obj, msg); // no "listening" line will come
+      lock.release();
       throw err;
     }
     engine.durableSeq = engine.state.seq;
+    if (opts.deferWarnings !== true) engine.logStartupWarnings();
     // debug, not info: SPEC §3 wants the first line to say where the server listens.
-    log.debug({ path: journal.path, seq: engine.state.seq }, 'journal replayed');
+    log.debug({ path: engine.journal.path, seq: engine.state.seq }, 'journal replayed');
     return engine;
+  }
+
+  /** Logs the warnings open() kept back (deferWarnings), once. */
+  logStartupWarnings(): void {
+    for (const [obj, msg] of this.warnings.splice(0)) this.log.warn(obj, msg);
   }
 
   private replay(op: Op): void {
@@ -135,10 +182,14 @@ export class Engine {
     });
   }
 
-  /** Waits for pending appends, then closes the journal. Idempotent. */
+  /** Waits for pending appends, closes the journal and releases the data-dir lock. Idempotent. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.journal.close();
+    try {
+      await this.journal.close();
+    } finally {
+      if (!this.lock.release()) this.log.warn({ path: this.lock.path }, 'data directory lock was no longer ours; left it alone');
+    }
   }
 }

@@ -5,8 +5,10 @@
  *   srv.address   // { host, port } actually bound
  *   await srv.close()   // the SIGTERM path: GOODBYE to clients, journal durable and closed
  *
- * Start-up opens (creating if missing) dataDir, replays its journal (a torn tail is
- * cut with a warning; damage elsewhere throws JournalCorruptError), then listens.
+ * Start-up opens (creating if missing) dataDir, takes its lock (another live process
+ * on it: ChatError CHAT_ERR_CONFLICT), replays its journal (damage before the tail
+ * throws JournalCorruptError), then listens. The first log line is "listening" (SPEC
+ * §3); warnings from start-up (a torn tail cut off, a stale lock taken over) follow it.
  */
 import type { LevelWithSilent, Logger } from 'pino';
 import { pino } from 'pino';
@@ -52,14 +54,20 @@ export async function startServer(opts: StartOptions): Promise<ServerHandle> {
   const limits = resolveLimits(opts.limits);
   const where = typeof opts.listen === 'string' ? parseHostPort(opts.listen, '--listen') : opts.listen;
   const registration = opts.registration === undefined || opts.registration === true || opts.registration === 'open';
-  const engine = await Engine.open({ dataDir: opts.dataDir, log, onJournalFailure: opts.onJournalFailure });
-  const server = new ChatServer({ engine, dataDir: opts.dataDir, limits, registration, log, tls: opts.tls, scrypt: opts.scrypt });
+  const engine = await Engine.open({
+    dataDir: opts.dataDir, log, onJournalFailure: opts.onJournalFailure, holder: 'chat-server start', deferWarnings: true,
+  });
+  let server: ChatServer;
   try {
+    // A bad TLS key throws here: close the journal and release the lock all the same.
+    server = new ChatServer({ engine, dataDir: opts.dataDir, limits, registration, log, tls: opts.tls, scrypt: opts.scrypt });
     await server.listen(where);
   } catch (err) {
+    engine.logStartupWarnings();
     await engine.close();
     throw err;
   }
+  engine.logStartupWarnings();
   return {
     address: server.address,
     engine,

@@ -40,11 +40,11 @@ export interface ServerProcess {
   stop(signal?: NodeJS.Signals): Promise<number | string>;
 }
 
-export async function startServer(opts: { dataDir?: string; listen?: string; args?: string[] } = {}): Promise<ServerProcess> {
+export async function startServer(opts: { dataDir?: string; listen?: string; args?: string[]; env?: NodeJS.ProcessEnv } = {}): Promise<ServerProcess> {
   const dataDir = opts.dataDir ?? tempDir('chat-data-');
   const proc = spawn(process.execPath,
     [SERVER_BIN, 'start', '--data', dataDir, '--listen', opts.listen ?? '127.0.0.1:0', '--log-level', 'info', ...(opts.args ?? [])],
-    { stdio: ['ignore', 'ignore', 'pipe'] });
+    { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...opts.env } });
   const logs: Array<Record<string, unknown>> = [];
   const exited = new Promise<number | string>((res) => proc.on('exit', (code, sig) => res(code ?? sig ?? -1)));
   const address = await new Promise<string>((res, rej) => {

@@ -31,6 +31,17 @@ async function readOps(dir: string): Promise<Op[]> {
   return ops;
 }
 
+/** FileHandle's prototype (the class is not exported), to spy on write/datasync. */
+async function fileHandleProto(dir: string) {
+  const probe = await open(join(dir, 'probe'), 'w');
+  const proto = Object.getPrototypeOf(probe) as {
+    write: (buf: Buffer, off?: number, len?: number) => Promise<{ bytesWritten: number; buffer: Buffer }>;
+    datasync: () => Promise<void>;
+  };
+  await probe.close();
+  return proto;
+}
+
 async function write(dir: string, ops: Op[]): Promise<void> {
   const { journal } = await Journal.open(dir);
   for (const o of ops) await journal.append(o);
@@ -134,6 +145,83 @@ describe('Journal', () => {
     expect(err).toBeInstanceOf(JournalCorruptError);
     expect((err as JournalCorruptError).offset).toBe(second);
     expect(statSync(file).size).toBe(buf.length);
+  });
+
+  it('a short write is continued: the append resolves only once the whole record is written', async () => {
+    const dir = tempDir();
+    const { journal } = await Journal.open(dir);
+    const proto = await fileHandleProto(dir);
+    const real = proto.write;
+    let release!: () => void;
+    const gate = new Promise<void>((r) => { release = r; });
+    let calls = 0;
+    // First call: write only half of what was asked. Later calls wait for the gate.
+    vi.spyOn(proto, 'write').mockImplementation(async function (this: unknown, buf: Buffer, off = 0, len = buf.length - off) {
+      calls++;
+      if (calls === 1) return real.call(this, buf, off, Math.floor(len / 2));
+      await gate;
+      return real.call(this, buf, off, len);
+    });
+    const rec = encodeRecord(op(1, 'x'.repeat(1000)));
+    let resolved = false;
+    const p = journal.append(op(1, 'x'.repeat(1000))).then(() => { resolved = true; });
+    for (let t = 0; calls < 2 && !resolved && t < 2000; t++) await new Promise((r) => setTimeout(r, 1));
+    expect(statSync(join(dir, JOURNAL_FILE)).size).toBe(Math.floor(rec.length / 2));
+    expect(resolved).toBe(false); // half a record is not durable
+    release();
+    await p;
+    expect(statSync(join(dir, JOURNAL_FILE)).size).toBe(rec.length);
+    vi.restoreAllMocks();
+    await journal.close();
+    expect(await readOps(dir)).toEqual([op(1, 'x'.repeat(1000))]);
+  });
+
+  it('a write that writes nothing is a journal failure, not an endless loop or a false ack', async () => {
+    const dir = tempDir();
+    const { journal } = await Journal.open(dir);
+    const proto = await fileHandleProto(dir);
+    vi.spyOn(proto, 'write').mockImplementation(async (buf: Buffer) => ({ bytesWritten: 0, buffer: buf }));
+    await expect(journal.append(op(1))).rejects.toThrow(/journal write failed: short write: 0 of \d+ bytes/);
+    await expect(journal.append(op(2))).rejects.toThrow(/journal write failed/);
+    vi.restoreAllMocks();
+    await journal.close();
+  });
+
+  it('ENOSPC on write rejects every waiting append, those queued behind the batch and every later one', async () => {
+    const dir = tempDir();
+    const { journal } = await Journal.open(dir);
+    await journal.append(op(1));
+    const proto = await fileHandleProto(dir);
+    let fail!: () => void;
+    const gate = new Promise<void>((r) => { fail = r; });
+    let writing = false;
+    vi.spyOn(proto, 'write').mockImplementation(async () => {
+      writing = true;
+      await gate;
+      throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+    });
+    const first = [journal.append(op(2)), journal.append(op(3))].map((p) => p.then(() => 'ok', (e: Error) => e.message));
+    while (!writing) await new Promise((r) => setTimeout(r, 1));
+    // Queued while the failing batch is being written: they ride on the next batch.
+    const queued = [journal.append(op(4)), journal.append(op(5))].map((p) => p.then(() => 'ok', (e: Error) => e.message));
+    fail();
+    for (const r of await Promise.all([...first, ...queued])) expect(r).toMatch(/^journal write failed: ENOSPC/);
+    await expect(journal.append(op(6))).rejects.toThrow(/journal write failed: ENOSPC/);
+    vi.restoreAllMocks();
+    await journal.close(); // closing a failed journal still works
+    expect((await readOps(dir)).map((o) => o.seq)).toEqual([1]);
+  });
+
+  it('EIO on fdatasync fails the journal the same way', async () => {
+    const dir = tempDir();
+    const { journal } = await Journal.open(dir);
+    const proto = await fileHandleProto(dir);
+    vi.spyOn(proto, 'datasync').mockRejectedValue(Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' }));
+    const results = await Promise.allSettled([journal.append(op(1)), journal.append(op(2))]);
+    expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected']);
+    await expect(journal.append(op(3))).rejects.toThrow(/journal write failed: EIO/);
+    vi.restoreAllMocks();
+    await journal.close();
   });
 
   it('a gap in the sequence is corruption', async () => {

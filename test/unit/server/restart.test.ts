@@ -1,8 +1,11 @@
 /**
  * State is what the journal says: a restart on the same data dir keeps accounts,
- * sessions, groups, messages and idempotency keys; a torn tail is cut with a warning.
+ * sessions, groups, messages and idempotency keys; a torn tail is cut and a stale lock
+ * taken over, each with a warning after the "listening" line (SPEC §3, §8).
  */
-import { appendFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { appendFileSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { useTestServer } from './helpers.js';
@@ -44,8 +47,23 @@ describe('restart', () => {
     await first.stop();
     appendFileSync(join(dir, 'journal.log'), Buffer.from([0, 0, 1, 0, 9, 9, 9]));
     const second = await testServer({ dataDir: dir });
-    const warn = second.logs.find((l) => l.level === 40);
-    expect(warn).toMatchObject({ truncatedBytes: 7 });
+    // SPEC §3: the first line says where it listens; the SPEC §8 warning comes right after.
+    expect(second.logs.map((l) => l.msg).slice(0, 2)).toEqual(['listening', 'journal had a torn record at its tail; truncated it']);
+    expect(second.logs[1]).toMatchObject({ level: 40, truncatedBytes: 7, path: join(dir, 'journal.log') });
+    expect(second.srv.engine.recovered).toEqual({ path: join(dir, 'journal.log'), truncatedBytes: 7 });
+    await (await second.client()).login('ann');
+  });
+
+  it('takes over the lock of a server that died without releasing it, warning after the listening line', async () => {
+    const first = await testServer();
+    const dir = first.dataDir;
+    await first.user('ann');
+    await first.stop();
+    const gone = spawnSync(process.execPath, ['-e', '']).pid!; // a pid that no longer runs
+    writeFileSync(join(dir, 'LOCK'), `${JSON.stringify({ holder: 'chat-server start', pid: gone, host: hostname(), since: '2020-01-01T00:00:00.000Z', nonce: 'dead' })}\n`);
+    const second = await testServer({ dataDir: dir });
+    expect(second.logs.map((l) => l.msg).slice(0, 2)).toEqual(['listening', 'data directory lock was left by a process that is gone; took it over']);
+    expect(second.logs[1]).toMatchObject({ level: 40, stale: { pid: gone, holder: 'chat-server start' } });
     await (await second.client()).login('ann');
   });
 });
