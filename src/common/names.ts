@@ -17,17 +17,30 @@ export function checkName(kind: 'user' | 'group', name: string): string {
   return name;
 }
 
-/** Display names: 1-64 characters, no control characters, no leading/trailing space. */
+/**
+ * What a display name may not contain, since it would let one name pass for another
+ * or garble a terminal: every \p{C} character (controls, format characters such as
+ * bidi overrides and zero-width ones, lone surrogates, private use, unassigned),
+ * line and paragraph separators, and the default-ignorable characters that render as
+ * nothing (variation selectors, the combining grapheme joiner, Hangul fillers, …).
+ */
+const DISPLAY_NAME_FORBIDDEN = /[\p{C}\p{Zl}\p{Zp}\p{Default_Ignorable_Code_Point}]/u;
+
+/**
+ * Display names: 1-64 characters, none of DISPLAY_NAME_FORBIDDEN, no leading or
+ * trailing space. Uniqueness is the state's business: names that read alike count as
+ * one (displayNameKey in src/state/types.ts).
+ */
 export function checkDisplayName(name: string): string {
-  // eslint-disable-next-line no-control-regex
-  if (name.length === 0 || name.length > DISPLAY_NAME_MAX || /[\u0000-\u001f\u007f]/.test(name) || name.trim() !== name) {
+  if (name.length === 0 || name.length > DISPLAY_NAME_MAX || DISPLAY_NAME_FORBIDDEN.test(name) || name.trim() !== name) {
     throw new ChatError('CHAT_ERR_INVALID',
-      `display name "${truncate(name)}" is invalid: use 1-${DISPLAY_NAME_MAX} printable characters without leading or trailing spaces`);
+      `display name "${truncate(name)}" is invalid: use 1-${DISPLAY_NAME_MAX} visible characters (no control, format or invisible ones) without leading or trailing spaces`);
   }
   return name;
 }
 
+/** For messages: the name with anything unprintable or invisible shown as '?', shortened. */
 function truncate(s: string): string {
-  const printable = s.replace(/[\u0000-\u001f\u007f]/g, '?');
+  const printable = s.replace(new RegExp(DISPLAY_NAME_FORBIDDEN.source, 'gu'), '?');
   return printable.length > 40 ? `${printable.slice(0, 40)}…` : printable;
 }

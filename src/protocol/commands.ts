@@ -102,7 +102,7 @@ export const COMMANDS = {
   },
   LOGOUT: {
     code: 0x04, name: 'LOGOUT',
-    doc: 'Revoke the session token used by this connection.',
+    doc: 'Revoke the session token used by this connection, which stays open, logged out. Other connections logged in with the same token get GOODBYE and are closed.',
     request: EMPTY, reply: EMPTY,
   },
   WHOAMI: {
@@ -112,12 +112,12 @@ export const COMMANDS = {
   },
   PASSWD: {
     code: 0x06, name: 'PASSWD',
-    doc: 'Change the password; other sessions of the account are revoked.',
+    doc: 'Change the password; every other session of the account is revoked (this connection\'s token stays valid). Other connections of the account logged in on a revoked session get GOODBYE "password changed; log in again" and are closed.',
     request: [['oldPassword', 'str'], ['newPassword', 'str']], reply: EMPTY,
   },
   RENAME: {
     code: 0x07, name: 'RENAME',
-    doc: 'Change the display name; CONFLICT when another account uses it.',
+    doc: 'Change the display name; CONFLICT when another account uses it or one that reads alike (compared after NFKC, case folding and space folding; your own name in another case is fine). Control, format and invisible characters are refused.',
     request: [['displayName', 'str']], reply: [['profile', { struct: PROFILE }]],
   },
   PING: {
@@ -132,7 +132,7 @@ export const COMMANDS = {
   },
   LISTEN: {
     code: 0x0a, name: 'LISTEN',
-    doc: 'Start (or stop) receiving MESSAGE pushes for everything addressed to the user.',
+    doc: 'Start (or stop) receiving pushes on this connection: MESSAGE for everything addressed to the user, PRESENCE and GROUP_EVENT. Off by default; without it the connection gets no MESSAGE, PRESENCE or GROUP_EVENT.',
     request: [['on', 'bool']], reply: EMPTY,
   },
   GROUPS: {
@@ -142,7 +142,7 @@ export const COMMANDS = {
   },
   GROUP_CREATE: {
     code: 0x11, name: 'GROUP_CREATE',
-    doc: 'Create a group; the caller becomes its owner.',
+    doc: 'Create a group; the caller becomes its owner. A taken name, public or private, gets CONFLICT `group name "x" is taken (choose another)`: names are unique, so this reveals that the name is in use and nothing else.',
     request: [['group', 'str'], ['private', 'bool']], reply: [['group', { struct: GROUP }]],
   },
   GROUP_JOIN: {
@@ -199,12 +199,12 @@ export const COMMANDS = {
   },
   PRESENCE: {
     code: 0x62, name: 'PRESENCE',
-    doc: 'Push: a user who shares a group with you came online or went away.',
+    doc: 'Push: a user who shares a group with you came online or went away (only to connections that sent LISTEN on).',
     request: [['user', 'str'], ['online', 'bool']],
   },
   GROUP_EVENT: {
     code: 0x63, name: 'GROUP_EVENT',
-    doc: 'Push: membership change in one of your groups (join, leave, kick, invite, delete, role).',
+    doc: 'Push: membership change in one of your groups (join, leave, kick, invite, delete, role); only to connections that sent LISTEN on.',
     request: [['group', 'str'], ['event', 'str'], ['user', 'str'], ['actor', 'str']],
   },
   GOODBYE: {

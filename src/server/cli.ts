@@ -14,19 +14,14 @@ import { promptHidden } from '../common/prompt.js';
 import { JournalCorruptError } from '../journal/journal.js';
 import { ApplyError } from '../state/apply.js';
 import type { LevelWithSilent } from 'pino';
-import { DEFAULT_LIMITS, ListenError, startServer, type Limits } from './index.js';
+import { ListenError, startServer, type Limits } from './index.js';
+import { flagDefault, LIMIT_FLAGS, parseLimitFlags } from './limits.js';
 import { addUser, setPassword } from './offline.js';
 
 const DEFAULT_DATA = './chat-data';
 
 function usage(message: string): ChatError {
   return new ChatError('CHAT_ERR_USAGE', message);
-}
-
-function positive(flag: string, v: unknown): number {
-  const n = Number(v);
-  if (!Number.isFinite(n) || n <= 0) throw usage(`--${flag} must be a positive number, got "${String(v)}"`);
-  return n;
 }
 
 function readText(flag: string, file: string): string {
@@ -55,15 +50,18 @@ async function readPassword(file: string | undefined, who: string): Promise<stri
   throw usage('no password given: use --password-file FILE, set CHAT_PASSWORD, or run on a terminal');
 }
 
+/** The limit flags, each a whole number in its range (limits.ts LIMIT_FLAGS), else a usage error. */
 function limitsFrom(a: Record<string, unknown>): Partial<Limits> {
-  return {
-    maxFrame: positive('max-frame', a.maxFrame),
-    maxText: positive('max-text', a.maxText),
-    maxConnsPerIp: positive('max-conns-per-ip', a.maxConnsPerIp),
-    authTimeoutMs: positive('auth-timeout', a.authTimeout) * 1000,
-    pingIntervalMs: positive('ping-interval', a.pingInterval) * 1000,
-    loginAttempts: positive('login-attempts', a.loginAttempts),
-  };
+  const parsed = parseLimitFlags(a);
+  if ('error' in parsed) throw usage(parsed.error);
+  return parsed.limits;
+}
+
+function limitOptions<T>(y: Argv<T>): Argv<T> {
+  // Strings, parsed by parseLimitFlags: yargs' own number parsing would turn "12k"
+  // into NaN before the error message could quote what was typed.
+  for (const f of LIMIT_FLAGS) y = y.option(f.flag, { type: 'string', requiresArg: true, describe: f.describe, defaultDescription: String(flagDefault(f)) }) as Argv<T>;
+  return y;
 }
 
 async function runStart(a: Record<string, unknown>): Promise<number> {
@@ -149,19 +147,13 @@ export async function main(argv: string[]): Promise<number> {
   let code: number = EXIT.OK;
   const cli = yargs(argv)
     .scriptName('chat-server')
-    .command(['start', '$0'], 'run the primary server', (y) => logLevel(y, 'info')
+    .command(['start', '$0'], 'run the primary server', (y) => limitOptions(logLevel(y, 'info')
       .option('data', { type: 'string', default: DEFAULT_DATA, describe: 'data directory (created if missing)' })
       .option('listen', { type: 'string', default: DEFAULT_ADDRESS, describe: 'HOST:PORT to listen on (port 0: any free port)' })
       .option('registration', { type: 'string', choices: ['open', 'closed'], default: 'open', describe: 'whether clients may register' })
       .option('tls-cert', { type: 'string', describe: 'PEM certificate: serve TLS (with --tls-key)' })
       .option('tls-key', { type: 'string', describe: 'PEM private key for --tls-cert' })
-      .option('replication-token-file', { type: 'string', hidden: true })
-      .option('max-frame', { type: 'number', default: DEFAULT_LIMITS.maxFrame, describe: 'largest frame payload, bytes' })
-      .option('max-text', { type: 'number', default: DEFAULT_LIMITS.maxText, describe: 'largest message text, bytes of UTF-8' })
-      .option('max-conns-per-ip', { type: 'number', default: DEFAULT_LIMITS.maxConnsPerIp, describe: 'connections per client address' })
-      .option('auth-timeout', { type: 'number', default: DEFAULT_LIMITS.authTimeoutMs / 1000, describe: 'seconds a connection may stay logged out' })
-      .option('ping-interval', { type: 'number', default: DEFAULT_LIMITS.pingIntervalMs / 1000, describe: 'seconds between keepalive pings' })
-      .option('login-attempts', { type: 'number', default: DEFAULT_LIMITS.loginAttempts, describe: 'failed logins per account and address per 5 minutes' }),
+      .option('replication-token-file', { type: 'string', hidden: true })),
     async (a) => { code = await runStart(a); })
     .command('useradd <name>', 'create an account offline (server stopped)', (y) => logLevel(y, 'warn')
       .positional('name', { type: 'string', demandOption: true })
@@ -179,7 +171,9 @@ export async function main(argv: string[]): Promise<number> {
     .help()
     .version(false)
     .fail((msg, err) => {
-      if (err) throw err;
+      // yargs reports its own parse errors (a flag without its value) as YError.
+      if (err && err.name !== 'YError') throw err;
+      if (err) throw usage(`${err.message} (see: chat-server --help)`);
       throw usage(`${msg} (see: chat-server --help)`);
     });
   try {

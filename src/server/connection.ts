@@ -4,6 +4,14 @@
  * flight, and the frames held behind a session-changing command. The output half and
  * the backpressure rules are in outbox.ts, which this class extends.
  *
+ * Input memory is bounded in bytes, not only in frames: reading pauses while the
+ * frames held behind a serial command plus the requests in progress add up to more
+ * than twice limits.maxFrame (INPUT_BUDGET_FRAMES), and resumes once they drain below
+ * it. On top of the budget come only the frame that crossed it, the rest of the same
+ * socket read and the decoder's one partial frame: about four frames of input at
+ * most, whoever the client is and whatever it pipelines (a count alone would let
+ * 4096 frames of 1 MiB wait behind one LOGIN).
+ *
  * A stream that can no longer be trusted (FrameDecoder error) gets ERROR with reqId 0
  * and is closed; everything else about a bad frame is answered and the stream goes on.
  */
@@ -11,9 +19,17 @@ import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { formatHostPort } from '../common/address.js';
 import { ChatError, isChatError } from '../common/errors.js';
-import { FrameDecoder, type Frame } from '../protocol/frame.js';
+import { FrameDecoder, HEADER_BYTES, type Frame } from '../protocol/frame.js';
 import type { Limits } from './limits.js';
 import { Outbox, PAUSE } from './outbox.js';
+
+/** Input bytes (held + in flight) a connection may have before its reading pauses, in frames of maxFrame. */
+export const INPUT_BUDGET_FRAMES = 2;
+
+/** What a frame costs while it waits or runs: its bytes on the wire. */
+function frameBytes(f: Frame): number {
+  return HEADER_BYTES + f.payload.length;
+}
 
 /** Session phases; dispatch refuses commands the phase does not allow. */
 export type Phase =
@@ -68,6 +84,8 @@ export class Connection extends Outbox {
 
   private readonly decoder: FrameDecoder;
   private inflight = 0;
+  /** Bytes of the frames held plus the requests in progress (see the file comment). */
+  private inputBytes = 0;
   private idleWaiters: Array<() => void> | undefined;
   /** Frames that arrived while a serial command ran; undefined when none runs. */
   private held: Frame[] | undefined;
@@ -141,23 +159,29 @@ export class Connection extends Outbox {
     }
   }
 
-  private hold(f: Frame): void {
+  /** `charged`: the frame's bytes are already counted (it was held before). */
+  private hold(f: Frame, charged = false): void {
     this.held!.push(f);
+    if (!charged) this.charge(frameBytes(f));
     if (this.held!.length >= this.host.limits.maxInflight) this.pause(PAUSE.HELD);
   }
 
-  private run(f: Frame): void {
+  private run(f: Frame, charged = false): void {
     // Counted before dispatch so a handler's synchronous part sees itself in flight.
     this.inflight++;
+    const bytes = frameBytes(f);
     const done = this.host.dispatch(this, f);
     if (!done) {
+      if (charged) this.credit(bytes);
       this.settle();
       return;
     }
+    if (!charged) this.charge(bytes);
     if (this.inflight >= this.host.limits.maxInflight) this.pause(PAUSE.INFLIGHT);
     const serial = this.host.isSerial(f.code);
     if (serial) this.held = [];
     void done.then(() => {
+      this.credit(bytes);
       this.settle();
       if (serial) this.release();
     });
@@ -169,15 +193,36 @@ export class Connection extends Outbox {
     if (this.idleWaiters) this.wakeIdle();
   }
 
+  /** Input bytes waiting or running: pause reading over the budget. */
+  private charge(bytes: number): void {
+    this.inputBytes += bytes;
+    if (this.inputBytes > INPUT_BUDGET_FRAMES * this.host.limits.maxFrame) this.pause(PAUSE.INPUT);
+  }
+
+  private credit(bytes: number): void {
+    this.inputBytes -= bytes;
+    if (this.inputBytes <= INPUT_BUDGET_FRAMES * this.host.limits.maxFrame) this.resume(PAUSE.INPUT);
+  }
+
+  /** Bytes of input this connection holds: frames held behind a serial command plus requests in progress. */
+  get pendingInputBytes(): number {
+    return this.inputBytes;
+  }
+
   /** Runs the frames held behind a finished serial command, in order. */
   private release(): void {
     const held = this.held ?? [];
     this.held = undefined;
     this.resume(PAUSE.HELD);
-    for (const f of held) {
-      if (this.stopped) return;
-      if (this.held) this.hold(f);
-      else this.run(f);
+    for (let i = 0; i < held.length; i++) {
+      if (this.stopped) {
+        // Dropped unanswered (stopReading) or the connection is ending.
+        for (let j = i; j < held.length; j++) this.credit(frameBytes(held[j]));
+        return;
+      }
+      // Already counted: its bytes stay counted, in flight or held again.
+      if (this.held) this.hold(held[i], true);
+      else this.run(held[i], true);
     }
   }
 

@@ -6,7 +6,8 @@
  *   - outgoing frames are queued and written once per turn (setImmediate), as one
  *     Buffer: a fan-out of N messages to M members costs M writes per turn, not N×M;
  *   - while the socket's write buffer is over limits.writeHighWater reading pauses
- *     (as it does, in Connection, while limits.maxInflight requests are in progress),
+ *     (as it does, in Connection, while limits.maxInflight requests are in progress
+ *     or their input bytes are over twice limits.maxFrame),
  *     so a client that pipelines requests without reading replies slows only itself;
  *   - a connection whose unread output (socket buffer after a flush) exceeds
  *     limits.slowConsumerCap is dropped with a GOODBYE (Redis
@@ -23,7 +24,7 @@ import { encodeError, encodePush, encodeReply } from '../protocol/messages.js';
 import type { Limits } from './limits.js';
 
 /** Reasons to stop reading a socket; reading resumes when none is left. */
-export const PAUSE = { WRITE: 1, INFLIGHT: 2, HELD: 4, HALT: 8 } as const;
+export const PAUSE = { WRITE: 1, INFLIGHT: 2, HELD: 4, HALT: 8, INPUT: 16 } as const;
 
 // ---- one flush per event-loop turn for every connection with queued output ----------
 let dirty = new Set<Outbox>();
@@ -123,6 +124,12 @@ export abstract class Outbox {
     if (reason) this.closeReason = reason;
     if (this.ending || this.dead) return;
     this.ending = true;
+    // Read (and drop) whatever comes, so the peer's FIN is seen and the socket closes
+    // as soon as the peer closes: a connection paused for backpressure or halted
+    // (shutdown, a revoked session) would otherwise linger, its user still online,
+    // until the grace below.
+    this.paused = 0;
+    this.socket.resume();
     schedule(this);
     // After graceMs the socket goes whatever the peer does: a peer that never reads
     // could keep a half-closed socket (and its user "online") forever.
@@ -151,6 +158,7 @@ export abstract class Outbox {
   }
 
   protected pause(bit: number): void {
+    if (this.ending) return; // see end()
     if (this.paused === 0) this.socket.pause();
     this.paused |= bit;
   }

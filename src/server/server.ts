@@ -7,7 +7,9 @@
  *     of the port actually bound (so --listen 127.0.0.1:0 works); no info line about
  *     the network comes before it;
  *   - a connection beyond limits.maxConnsPerIp from one address gets ERROR
- *     CHAT_ERR_BUSY (reqId 0) and is closed;
+ *     CHAT_ERR_BUSY (reqId 0) and is closed; with TLS it is destroyed at once (no
+ *     frame can be sent before the handshake). Connections count from TCP accept to
+ *     the socket's close, handshaking or not, so TLS handshakes cannot get round it;
  *   - a connection not logged in limits.authTimeoutMs after connecting (or after
  *     LOGOUT) gets ERROR CHAT_ERR_IDLE_TIMEOUT and is closed;
  *   - every limits.pingIntervalMs a PING_PUSH goes to each connection past HELLO; a
@@ -51,6 +53,11 @@ export class ListenError extends Error {
 
 const SHUTDOWN_GRACE_MS = 5000;
 
+/** The address a TCP socket was counted under in ChatServer.perIp (absent: not counted). */
+const COUNTED_IP = Symbol('countedIp');
+type CountedSocket = net.Socket & { [COUNTED_IP]?: string };
+const ignore = (): void => undefined;
+
 export class ChatServer implements ConnectionHost {
   readonly limits: Limits;
   readonly fanout: Fanout;
@@ -63,6 +70,13 @@ export class ChatServer implements ConnectionHost {
   private nextId = 1;
   private pingTimer: NodeJS.Timeout | undefined;
   private closing: Promise<void> | undefined;
+  /** A TCP socket closed: release its count in perIp (one function for all sockets). */
+  private readonly onTcpClose: (this: CountedSocket) => void;
+  /**
+   * With TLS, the TCP sockets admitted and not yet closed: a socket still in its
+   * handshake has no Connection, so shutdown ends it from here.
+   */
+  private readonly tcpSockets: Set<net.Socket> | undefined;
   address: HostPort = { host: '', port: 0 };
 
   constructor(private readonly cfg: ServerConfig) {
@@ -75,12 +89,30 @@ export class ChatServer implements ConnectionHost {
       limiter, log: cfg.log, scrypt: cfg.scrypt ?? SCRYPT_DEFAULTS,
     };
     this.dispatcher = createDispatcher(this.ctx);
+    this.tcpSockets = cfg.tls ? new Set() : undefined;
     this.listener = cfg.tls
       // The handshake gets the same deadline as logging in: a peer that opens TCP and
       // stays silent must not hold a socket for Node's default 120 s.
       ? tls.createServer({ cert: cfg.tls.cert, key: cfg.tls.key, handshakeTimeout: cfg.limits.authTimeoutMs },
         (s) => this.accept(s))
-      : net.createServer((s) => this.accept(s));
+      : net.createServer();
+    // Every TCP socket, TLS or plain, is admitted (or refused) here, before any handshake.
+    const tlsOn = !!cfg.tls;
+    this.listener.on('connection', (raw: net.Socket) => {
+      if (this.admit(raw, tlsOn) && !tlsOn) this.accept(raw);
+    });
+    const perIp = this.perIp;
+    const tcp = this.tcpSockets;
+    // One listener for every socket (no closure per connection: SPEC §9 idle memory).
+    this.onTcpClose = function (this: CountedSocket): void {
+      tcp?.delete(this);
+      const ip = this[COUNTED_IP];
+      if (ip === undefined) return;
+      this[COUNTED_IP] = undefined;
+      const n = (perIp.get(ip) ?? 1) - 1;
+      if (n > 0) perIp.set(ip, n);
+      else perIp.delete(ip);
+    };
     // Node leaves the socket open after a handshake error or timeout when a listener is
     // attached: close it here, or a silent peer holds it forever.
     this.listener.on('tlsClientError', (err: Error, socket: tls.TLSSocket) => {
@@ -114,22 +146,42 @@ export class ChatServer implements ConnectionHost {
     return this.address;
   }
 
-  private accept(socket: net.Socket): void {
-    socket.on('error', () => undefined); // Connection adds its own; this covers refused sockets
+  /**
+   * Counts a new TCP socket against its address, or refuses it: true when admitted.
+   * The count is released when the TCP socket closes, whatever happened above it.
+   */
+  private admit(raw: CountedSocket, tlsOn: boolean): boolean {
+    raw.on('error', ignore); // Connection adds its own; this covers refused and handshaking sockets
     if (this.closing) {
+      raw.destroy();
+      return false;
+    }
+    const ip = raw.remoteAddress ?? 'unknown';
+    const count = this.perIp.get(ip) ?? 0;
+    if (count >= this.limits.maxConnsPerIp) {
+      this.log.warn({ remote: ip, limit: this.limits.maxConnsPerIp, tls: tlsOn }, 'too many connections from one address; refused');
+      if (tlsOn) {
+        raw.destroy(); // nothing can be said before the handshake, and it is not worth one
+      } else {
+        raw.end(encodeError(0, 'CHAT_ERR_BUSY',
+          `too many connections from ${ip} (limit ${this.limits.maxConnsPerIp}); close some and try again`));
+        setTimeout(() => raw.destroy(), 2000).unref();
+      }
+      return false;
+    }
+    this.perIp.set(ip, count + 1);
+    raw[COUNTED_IP] = ip;
+    this.tcpSockets?.add(raw);
+    raw.once('close', this.onTcpClose);
+    return true;
+  }
+
+  private accept(socket: net.Socket): void {
+    if (this.closing || socket.destroyed) {
       socket.destroy();
       return;
     }
     const ip = socket.remoteAddress ?? 'unknown';
-    const count = this.perIp.get(ip) ?? 0;
-    if (count >= this.limits.maxConnsPerIp) {
-      this.log.warn({ remote: ip, limit: this.limits.maxConnsPerIp }, 'too many connections from one address; refused');
-      socket.end(encodeError(0, 'CHAT_ERR_BUSY',
-        `too many connections from ${ip} (limit ${this.limits.maxConnsPerIp}); close some and try again`));
-      setTimeout(() => socket.destroy(), 2000).unref();
-      return;
-    }
-    this.perIp.set(ip, count + 1);
     const conn = new Connection(this.nextId++, socket, ip, this.log, this);
     this.conns.add(conn);
     if (this.log.isLevelEnabled('debug')) conn.log.debug('connected');
@@ -156,9 +208,6 @@ export class ChatServer implements ConnectionHost {
 
   closed(conn: Connection): void {
     this.conns.delete(conn);
-    const n = (this.perIp.get(conn.ip) ?? 1) - 1;
-    if (n > 0) this.perIp.set(conn.ip, n);
-    else this.perIp.delete(conn.ip);
     if (conn.user !== undefined) this.loggedOut(conn, conn.user);
     if (this.log.isLevelEnabled('debug')) conn.log.debug({ reason: conn.closeReason, user: conn.user }, 'closed');
   }
@@ -218,6 +267,8 @@ export class ChatServer implements ConnectionHost {
     if (!(await withTimeout(allClosed, SHUTDOWN_GRACE_MS))) {
       for (const c of this.conns) c.destroy('shutdown: peer did not close');
     }
+    // Sockets still in their TLS handshake (every accepted one is closed by now).
+    for (const s of this.tcpSockets ?? []) s.destroy();
     await stopped;
     await this.ctx.engine.close();
     this.log.info({ seq: this.ctx.engine.seq }, 'stopped; journal closed');

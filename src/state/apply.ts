@@ -61,6 +61,8 @@ export function apply(state: State, op: Op): State {
     }
     case 'user.rename': {
       const u = user(state, op, op.name);
+      // Holder: whoever has a name that reads alike (displayNameKey); the user may
+      // change the case or form of their own name.
       const holder = state.displayNames.get(op.displayName);
       check(holder === undefined || holder === op.name, op, `display name "${op.displayName}" taken`);
       state.displayNames.delete(u.displayName);

@@ -77,8 +77,8 @@ export interface State {
   /** Seq of the last op applied; 0 for an empty journal. */
   seq: number;
   users: Map<string, UserRecord>;
-  /** displayName → user name, for the uniqueness rule of `chat rename`. */
-  displayNames: Map<string, string>;
+  /** Display names in use → their account, compared by displayNameKey (SPEC §4 `chat rename`: refused if taken). */
+  displayNames: DisplayNames;
   groups: Map<string, GroupRecord>;
   /** Group messages in seq order, per group. */
   groupMessages: Map<string, StoredMessage[]>;
@@ -94,13 +94,58 @@ export function createState(): State {
   return {
     seq: 0,
     users: new Map(),
-    displayNames: new Map(),
+    displayNames: new DisplayNames(),
     groups: new Map(),
     groupMessages: new Map(),
     directMessages: new Map(),
     broadcasts: [],
     idempotency: new Map(),
   };
+}
+
+/**
+ * The form in which two display names are compared: NFKC, then full case folding
+ * (upper then lower case: "ß" and "SS" meet), then runs of white space as one space.
+ * "Ann", "ANN", "Ａｎｎ" (full width) and "A nn" with a no-break space are one
+ * name, so nobody can take a name that reads like someone else's. Deterministic: it
+ * uses only the Unicode tables, never the locale; names with characters unassigned in
+ * this Node's Unicode version are refused before they reach a journal
+ * (checkDisplayName), so the key of a stored name does not change with the runtime.
+ * Look-alikes across scripts (Latin "a", Cyrillic "а") are not folded.
+ */
+export function displayNameKey(displayName: string): string {
+  return displayName.normalize('NFKC').toUpperCase().toLowerCase().normalize('NFKC').replace(/\s+/gu, ' ');
+}
+
+/**
+ * The display names in use and the account holding each, keyed by displayNameKey.
+ * Every method takes a display name as typed and compares its key; apply() is the
+ * only writer (so the uniqueness rule is decided in one place, the same way on a
+ * primary and a replica).
+ */
+export class DisplayNames {
+  private readonly byKey = new Map<string, string>();
+
+  /** The account whose display name reads like `displayName`, if any. */
+  get(displayName: string): string | undefined {
+    return this.byKey.get(displayNameKey(displayName));
+  }
+
+  has(displayName: string): boolean {
+    return this.byKey.has(displayNameKey(displayName));
+  }
+
+  set(displayName: string, user: string): void {
+    this.byKey.set(displayNameKey(displayName), user);
+  }
+
+  delete(displayName: string): boolean {
+    return this.byKey.delete(displayNameKey(displayName));
+  }
+
+  get size(): number {
+    return this.byKey.size;
+  }
 }
 
 /** Key of the direct-message thread between two users, independent of order. */

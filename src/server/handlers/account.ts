@@ -9,14 +9,19 @@
  *     limits.loginAttempts within limits.loginWindowMs the answer is
  *     CHAT_ERR_RATE_LIMITED, without checking the password, until the window passes;
  *   - validation runs again after every await, since other requests may have
- *     committed meanwhile (two REGISTERs of one name: one wins, one gets CONFLICT).
+ *     committed meanwhile (two REGISTERs of one name: one wins, one gets CONFLICT);
+ *   - a connection whose session ends elsewhere (PASSWD revokes every other session,
+ *     LOGOUT revokes a token other connections may share) stops being read at the
+ *     commit and, once the commit is durable, gets GOODBYE {reason} and is closed:
+ *     no connection stays logged in on a revoked session. Connections that share the
+ *     session PASSWD keeps (its caller's token) keep it too: it is the same login.
  */
 import { ChatError } from '../../common/errors.js';
 import { checkDisplayName, checkName } from '../../common/names.js';
 import type { UserRecord } from '../../state/types.js';
 import { dummyHash, hashPassword, hashToken, newToken, verifyPassword } from '../auth.js';
 import type { Connection } from '../connection.js';
-import type { HandlerTable, ServerCtx } from './types.js';
+import { Reply, type HandlerTable, type ServerCtx } from './types.js';
 
 const MAX_PASSWORD_BYTES = 1024;
 const MAX_GENDER = 32;
@@ -65,6 +70,30 @@ function rateLimit(ctx: ServerCtx, conn: Connection, name: string): void {
 
 const AUTH_FAILED = 'login failed: wrong user name or password';
 
+/**
+ * The logged-in connections of `user`, other than `except`, whose session token no
+ * longer exists (run right after the commit that revoked it, synchronously). Each
+ * stops being read at once; the caller says goodbye to them once the commit is durable.
+ */
+function revokedConnections(ctx: ServerCtx, user: string, except: Connection): Connection[] {
+  const sessions = ctx.engine.state.users.get(user)?.sessions;
+  const out: Connection[] = [];
+  for (const c of ctx.fanout.connectionsOf(user) ?? []) {
+    if (c === except || c.phase !== 'authed') continue;
+    if (c.tokenHash !== undefined && sessions?.has(c.tokenHash)) continue;
+    c.stopReading();
+    out.push(c);
+  }
+  return out;
+}
+
+function sayGoodbye(conns: Connection[], reason: string): void {
+  for (const c of conns) {
+    c.log.info({ user: c.user, reason }, 'session revoked; closing');
+    c.goodbye(reason);
+  }
+}
+
 export const accountHandlers: HandlerTable = {
   REGISTER: {
     serial: true,
@@ -96,13 +125,16 @@ export const accountHandlers: HandlerTable = {
       const tokenHash = hashToken(token);
       const device = deviceOf(p);
       // Admin rights come only from `chat-server useradd --admin`, never from REGISTER.
-      await Promise.all([
+      const commits = Promise.all([
         ctx.engine.commit({ type: 'user.create', name, passwordHash, displayName, age: p.age, gender: p.gender, admin: false }),
         ctx.engine.commit({ type: 'session.create', name, tokenHash, device }),
       ]);
+      // Read in the step that committed: after the await the state may have moved on.
+      const profile = profileOf(state.users.get(name)!);
+      await commits;
       conn.log.info({ user: name, device }, 'registered');
       conn.authenticate(name, tokenHash, device);
-      return { token, profile: profileOf(state.users.get(name)!) };
+      return { token, profile };
     },
   },
 
@@ -116,8 +148,9 @@ export const accountHandlers: HandlerTable = {
       const device = deviceOf(p);
       let token: string;
       let tokenHash: string;
+      let u: UserRecord | undefined;
       if (p.password !== undefined) {
-        const u = state.users.get(name);
+        u = state.users.get(name);
         const stored = u?.passwordHash;
         const ok = await verifyPassword(p.password, stored ?? (await dummyHash()));
         // A PASSWD committed while scrypt ran makes the old password wrong.
@@ -129,9 +162,15 @@ export const accountHandlers: HandlerTable = {
         token = newToken();
         tokenHash = hashToken(token);
         await ctx.engine.commit({ type: 'session.create', name, tokenHash, device });
+        // A PASSWD committed while this waited for the disk ended the new session too.
+        if (!u.sessions.has(tokenHash)) {
+          conn.log.info({ user: name, how: 'password' }, 'login failed: the password changed meanwhile');
+          throw new ChatError('CHAT_ERR_AUTH_FAILED', 'login failed: the password was changed meanwhile; log in again');
+        }
       } else if (p.token !== undefined) {
         tokenHash = hashToken(p.token);
-        if (!state.users.get(name)?.sessions.has(tokenHash)) {
+        u = state.users.get(name);
+        if (!u?.sessions.has(tokenHash)) {
           ctx.limiter.fail(name, conn.ip);
           conn.log.info({ user: name, how: 'token' }, 'login failed');
           throw new ChatError('CHAT_ERR_AUTH_FAILED', 'login failed: wrong user name, or the session has ended; log in with the password');
@@ -143,22 +182,28 @@ export const accountHandlers: HandlerTable = {
       ctx.limiter.succeed(name, conn.ip);
       conn.log.info({ user: name, device }, 'logged in');
       conn.authenticate(name, tokenHash, device);
-      return { token, profile: profileOf(state.users.get(name)!) };
+      return { token, profile: profileOf(u) };
     },
   },
 
-  /** Revokes this connection's session token; the connection is logged out but stays open. */
+  /**
+   * Revokes this connection's session token; the connection is logged out but stays
+   * open. Other connections logged in with the same token lose the session too.
+   */
   LOGOUT: {
     serial: true,
     async run(ctx, conn) {
       const u = me(ctx, conn);
       const tokenHash = conn.tokenHash;
+      let revoked: Connection[] = [];
       if (tokenHash !== undefined && u.sessions.has(tokenHash)) {
-        await ctx.engine.commit({ type: 'session.revoke', name: u.name, tokenHash });
+        const done = ctx.engine.commit({ type: 'session.revoke', name: u.name, tokenHash });
+        revoked = revokedConnections(ctx, u.name, conn);
+        await done;
       }
       conn.log.info({ user: u.name }, 'logged out');
       conn.deauthenticate();
-      return {};
+      return new Reply({}, () => sayGoodbye(revoked, 'this session was logged out on another connection; log in again'));
     },
   },
 
@@ -168,7 +213,8 @@ export const accountHandlers: HandlerTable = {
 
   /**
    * Checks the old password, stores the new hash (the op ends every session) and
-   * re-creates this connection's own session, so only the other sessions end.
+   * re-creates this connection's own session, so only the other sessions end; the
+   * connections logged in on them are closed with GOODBYE (see the file contract).
    */
   PASSWD: {
     async run(ctx, conn, p) {
@@ -181,13 +227,17 @@ export const accountHandlers: HandlerTable = {
         throw new ChatError('CHAT_ERR_AUTH_FAILED', 'the current password is wrong');
       }
       const passwordHash = await hashPassword(newPassword, ctx.scrypt);
+      if (u.passwordHash !== stored) {
+        throw new ChatError('CHAT_ERR_CONFLICT', 'the password was changed by another session meanwhile; nothing changed');
+      }
       const commits: Promise<unknown>[] = [ctx.engine.commit({ type: 'user.passwd', name: u.name, passwordHash })];
       if (conn.tokenHash !== undefined && conn.phase === 'authed') {
         commits.push(ctx.engine.commit({ type: 'session.create', name: u.name, tokenHash: conn.tokenHash, device: conn.device }));
       }
+      const revoked = revokedConnections(ctx, u.name, conn);
       await Promise.all(commits);
-      conn.log.info({ user: u.name }, 'password changed; other sessions revoked');
-      return {};
+      conn.log.info({ user: u.name, closed: revoked.length }, 'password changed; other sessions revoked');
+      return new Reply({}, () => sayGoodbye(revoked, 'password changed; log in again'));
     },
   },
 
@@ -199,10 +249,11 @@ export const accountHandlers: HandlerTable = {
       if (holder !== undefined && holder !== u.name) {
         throw new ChatError('CHAT_ERR_CONFLICT', `display name "${displayName}" is taken by another account; choose another`);
       }
-      if (u.displayName !== displayName) {
-        await ctx.engine.commit({ type: 'user.rename', name: u.name, displayName });
-      }
-      return { profile: profileOf(u) };
+      if (u.displayName === displayName) return { profile: profileOf(u) };
+      const done = ctx.engine.commit({ type: 'user.rename', name: u.name, displayName });
+      const profile = profileOf(u); // as committed, whatever happens while the disk works
+      await done;
+      return { profile };
     },
   },
 };

@@ -5,12 +5,18 @@
  * Contracts:
  *   - a private group is invisible to whoever is neither member nor invited: every
  *     command naming it answers exactly as for a group that does not exist
- *     (CHAT_ERR_NOT_FOUND, same message), so its existence does not leak;
+ *     (CHAT_ERR_NOT_FOUND, same message), so nothing about it leaks — with one
+ *     exception that cannot be avoided, since group names are unique: GROUP_CREATE of
+ *     a taken name is refused. Its answer is the same for every taken name, public or
+ *     private ("group name … is taken"), so it reveals only that the name is in use,
+ *     not that a group is private, who is in it or what it holds;
  *   - owner and admins invite, kick and delete; only the owner changes roles; admins
  *     cannot kick the owner or other admins; the owner cannot leave (delete instead);
  *   - each change is validated and committed in the same synchronous step, and its
  *     GROUP_EVENT goes out after the reply, to the members as they were plus the
- *     affected user.
+ *     affected user;
+ *   - whatever a reply or an event shows is read in that same step, before the await
+ *     for the disk: meanwhile other requests may change or delete the group.
  */
 import { ChatError } from '../../common/errors.js';
 import { checkName } from '../../common/names.js';
@@ -65,10 +71,13 @@ export const groupHandlers: HandlerTable = {
     async run(ctx, conn, p) {
       const user = conn.user!;
       const name = checkName('group', p.group);
-      if (ctx.engine.state.groups.has(name)) throw new ChatError('CHAT_ERR_CONFLICT', `group "${name}" already exists; choose another name`);
-      await ctx.engine.commit({ type: 'group.create', group: name, owner: user, private: p.private === true });
+      // Worded alike for public and private groups: see the contract above.
+      if (ctx.engine.state.groups.has(name)) throw new ChatError('CHAT_ERR_CONFLICT', `group name "${name}" is taken (choose another)`);
+      const done = ctx.engine.commit({ type: 'group.create', group: name, owner: user, private: p.private === true });
+      const view = groupView(ctx, ctx.engine.state.groups.get(name)!, user, true);
+      await done;
       conn.log.info({ group: name, private: p.private === true }, 'group created');
-      return { group: groupView(ctx, ctx.engine.state.groups.get(name)!, user, true) };
+      return { group: view };
     },
   },
 
@@ -77,9 +86,11 @@ export const groupHandlers: HandlerTable = {
       const user = conn.user!;
       const g = visible(ctx, user, p.group);
       if (g.members.has(user)) throw new ChatError('CHAT_ERR_CONFLICT', `you are already a member of group "${g.name}"`);
-      await ctx.engine.commit({ type: 'group.join', group: g.name, user });
-      return new Reply({ group: groupView(ctx, g, user, true) },
-        () => ctx.fanout.groupEvent(g.members.keys(), g.name, 'join', user, user));
+      const done = ctx.engine.commit({ type: 'group.join', group: g.name, user });
+      const view = groupView(ctx, g, user, true);
+      const recipients = [...g.members.keys()]; // the members as they were, plus the new one
+      await done;
+      return new Reply({ group: view }, () => ctx.fanout.groupEvent(recipients, g.name, 'join', user, user));
     },
   },
 
@@ -161,8 +172,9 @@ export const groupHandlers: HandlerTable = {
       if (role === undefined) throw new ChatError('CHAT_ERR_NOT_FOUND', `"${target}" is not a member of group "${g.name}"`);
       if (role === 'owner') throw new ChatError('CHAT_ERR_PERMISSION', `the owner's role in group "${g.name}" cannot be changed`);
       if (role === newRole) return {};
+      const recipients = [...g.members.keys()];
       await ctx.engine.commit({ type: 'group.role', group: g.name, user: target, role: newRole });
-      return new Reply({}, () => ctx.fanout.groupEvent(g.members.keys(), g.name, 'role', target, actor));
+      return new Reply({}, () => ctx.fanout.groupEvent(recipients, g.name, 'role', target, actor));
     },
   },
 };

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { encodeRecord } from '../../../src/journal/journal.js';
 import { main } from '../../../src/server/cli.js';
+import { DEFAULT_LIMITS, parseLimitFlags, resolveLimits } from '../../../src/server/limits.js';
 import { Engine } from '../../../src/server/engine.js';
 import { silentLogger } from '../../../src/common/logger.js';
 import { removeDir, tempDir } from './helpers.js';
@@ -58,6 +59,50 @@ describe('chat-server useradd / passwd', () => {
     expect(await main(['start', '--listen', 'nowhere', '--data', dir])).toBe(2);
     expect(await main(['frobnicate'])).toBe(2);
     for (const line of stderr) expect(line.trimEnd().split('\n')).toHaveLength(1);
+  });
+});
+
+describe('chat-server start limit flags', () => {
+  it('refuses a limit that is not a whole number in range: one line naming the flag, exit 2, nothing started', async () => {
+    const cases: Array<[string, string]> = [
+      ['--max-frame', '5000000000'], // over a u32: was "internal error (a bug)", exit 1
+      ['--max-frame', '100'],
+      ['--max-frame', '-1'],
+      ['--max-conns-per-ip', '1.5'],
+      ['--max-conns-per-ip', '0'],
+      ['--login-attempts', '-3'],
+      ['--auth-timeout', '0.5'],
+      ['--auth-timeout', '99999'],
+      ['--ping-interval', 'soon'],
+      ['--max-text', '2.5'],
+      ['--max-text', '2000000'], // over the default --max-frame
+    ];
+    for (const [flag, value] of cases) {
+      stderr.length = 0;
+      expect(await main(['start', '--data', dir, '--listen', '127.0.0.1:0', '--log-level', 'silent', flag, value]), `${flag} ${value}`).toBe(2);
+      expect(stderr).toHaveLength(1);
+      expect(stderr[0]).toMatch(new RegExp(`^chat-server: ${flag} must be .*\n$`));
+      expect(stderr[0].trimEnd().split('\n')).toHaveLength(1);
+    }
+    stderr.length = 0;
+    expect(await main(['start', '--data', dir, '--log-level', 'silent', '--max-frame'])).toBe(2); // no value
+    expect(stderr[0]).toMatch(/^chat-server: .*max-frame/);
+  });
+
+  it('parses whole numbers into limits: seconds to ms, defaults kept, --max-text follows a small --max-frame', () => {
+    expect(parseLimitFlags({ maxFrame: '8192', authTimeout: '3', pingInterval: 15, maxConnsPerIp: '1e2', loginAttempts: '5' })).toEqual({
+      limits: { maxFrame: 8192, maxText: 8192, authTimeoutMs: 3000, pingIntervalMs: 15_000, maxConnsPerIp: 100, loginAttempts: 5 },
+    });
+    expect(parseLimitFlags({})).toEqual({ limits: {} });
+    expect(parseLimitFlags({ maxText: String(DEFAULT_LIMITS.maxFrame) })).toEqual({ limits: { maxText: DEFAULT_LIMITS.maxFrame } });
+    expect(parseLimitFlags({ maxFrame: '4096', maxText: '5000' })).toEqual({ error: '--max-text must be at most --max-frame (4096 bytes), got "5000"' });
+  });
+
+  it('startServer() limits (the API) must be positive integers, maxFrame within a u32', () => {
+    expect(() => resolveLimits({ maxConnsPerIp: 1.5 })).toThrow(RangeError);
+    expect(() => resolveLimits({ maxInflight: -1 })).toThrow(RangeError);
+    expect(() => resolveLimits({ maxFrame: 5_000_000_000 })).toThrow(/maxFrame must be at most/);
+    expect(resolveLimits({ maxFrame: 16, authTimeoutMs: 300 })).toMatchObject({ maxFrame: 16, authTimeoutMs: 300 });
   });
 });
 

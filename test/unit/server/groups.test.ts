@@ -2,7 +2,7 @@
  * Group rules (SPEC §4 Groups, Roles) and GROUP_EVENT / PRESENCE pushes.
  */
 import { describe, expect, it } from 'vitest';
-import { sleep, useTestServer } from './helpers.js';
+import { holdSyncs, sleep, useTestServer, type TestServer } from './helpers.js';
 
 const testServer = useTestServer();
 
@@ -66,6 +66,67 @@ describe('private groups', () => {
     expect(seen).toEqual([{ name: 'secret', private: true, owner: 'ann', memberCount: 1, joined: false }]);
     await eve.request('GROUP_JOIN', { group: 'secret' });
     expect((await eve.request('GROUPS', { members: true })).groups[0].members).toHaveLength(2);
+  });
+});
+
+describe('group names', () => {
+  it('a name taken by a private group the caller cannot see is refused like any taken name, and nothing more is revealed', async () => {
+    const ts = await testServer();
+    const ann = await ts.user('ann');
+    const eve = await ts.user('eve');
+    await ann.request('GROUP_CREATE', { group: 'secret', private: true });
+    await ann.request('GROUP_CREATE', { group: 'open', private: false });
+    const hidden = await eve.refusal('GROUP_CREATE', { group: 'secret', private: false });
+    const visible = await eve.refusal('GROUP_CREATE', { group: 'open', private: true });
+    expect(hidden.code).toBe('CHAT_ERR_CONFLICT');
+    expect(hidden.message).toBe('CHAT_ERR_CONFLICT: group name "secret" is taken (choose another)');
+    expect(visible.message).toBe('CHAT_ERR_CONFLICT: group name "open" is taken (choose another)');
+    // Still invisible in every other way.
+    expect((await eve.request('GROUPS', { members: false })).groups.map((g: { name: string }) => g.name)).toEqual(['open']);
+    expect((await eve.refusal('GROUP_JOIN', { group: 'secret' })).code).toBe('CHAT_ERR_NOT_FOUND');
+  });
+});
+
+describe('replies read the state of their own commit', () => {
+  /** Runs `first` while the journal's fsync is held, then `second` once `first` has committed; then releases. */
+  async function whileNotDurable<T, U>(ts: TestServer, first: () => Promise<T>, second: () => Promise<U>): Promise<[T, U]> {
+    const syncs = await holdSyncs();
+    try {
+      const seq = ts.srv.engine.seq;
+      const a = first();
+      for (let i = 0; i < 200 && ts.srv.engine.seq === seq; i++) await sleep(5);
+      expect(ts.srv.engine.seq).toBe(seq + 1);
+      const b = second();
+      for (let i = 0; i < 200 && ts.srv.engine.seq === seq + 1; i++) await sleep(5);
+      syncs.release();
+      return await Promise.all([a, b]);
+    } finally {
+      syncs.restore();
+    }
+  }
+
+  it('GROUP_CREATE answers with the group it made though a request behind it deleted the group before the disk confirmed', async () => {
+    const ts = await testServer();
+    const ann = await ts.user('ann');
+    const [created] = await whileNotDurable(ts,
+      () => ann.request('GROUP_CREATE', { group: 'brief', private: false }),
+      () => ann.request('GROUP_DELETE', { group: 'brief' }));
+    expect(created.group).toMatchObject({ name: 'brief', owner: 'ann', memberCount: 1, joined: true });
+    expect(ts.logs.some((l) => l.msg === 'handler failed (a bug)')).toBe(false);
+    expect((await ann.request('GROUPS', { members: false })).groups).toEqual([]);
+  });
+
+  it('GROUP_JOIN answers (and tells the joiner) as of the join, though a kick followed before the disk confirmed', async () => {
+    const ts = await testServer();
+    const own = await ts.user('own');
+    const ben = await ts.user('ben');
+    await own.request('GROUP_CREATE', { group: 'g', private: false });
+    const [joined] = await whileNotDurable(ts,
+      () => ben.request('GROUP_JOIN', { group: 'g' }),
+      () => own.request('GROUP_KICK', { group: 'g', user: 'ben' }));
+    expect(joined.group).toMatchObject({ name: 'g', memberCount: 2, joined: true });
+    await ben.waitFor((p) => p.name === 'GROUP_EVENT' && p.payload.event === 'join' && p.payload.user === 'ben');
+    await ben.waitFor((p) => p.name === 'GROUP_EVENT' && p.payload.event === 'kick' && p.payload.user === 'ben');
   });
 });
 

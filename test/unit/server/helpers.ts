@@ -3,6 +3,7 @@
  * and a server started in-process on 127.0.0.1:0 with a temp data dir.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -231,3 +232,44 @@ export function removeDir(dir: string): void {
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Holds every journal fsync of this process (FileHandle datasync and sync: startServer
+ * runs in-process, and the journal syncs through a FileHandle) until release(), so a
+ * test can look at what the server does while a write is not yet durable.
+ * restore() puts the real methods back; call it in a finally.
+ */
+export async function holdSyncs(): Promise<{ waiting(): number; release(): void; restore(): void }> {
+  const probe = await open(join(tmpdir(), `chat-sync-probe-${process.pid}`), 'w');
+  const proto = Object.getPrototypeOf(probe) as { datasync(): Promise<void>; sync(): Promise<void> };
+  await probe.close();
+  rmSync(join(tmpdir(), `chat-sync-probe-${process.pid}`), { force: true });
+  const real = { datasync: proto.datasync, sync: proto.sync };
+  let holding = true;
+  let waiting = 0;
+  let release!: () => void;
+  const gate = new Promise<void>((r) => { release = r; });
+  const held = (method: 'datasync' | 'sync') => function (this: unknown): Promise<void> {
+    if (!holding) return real[method].call(this);
+    waiting++;
+    return gate.then(() => {
+      waiting--;
+      return real[method].call(this);
+    });
+  };
+  proto.datasync = held('datasync');
+  proto.sync = held('sync');
+  return {
+    waiting: () => waiting,
+    release: () => {
+      holding = false;
+      release();
+    },
+    restore: () => {
+      holding = false;
+      release();
+      proto.datasync = real.datasync;
+      proto.sync = real.sync;
+    },
+  };
+}

@@ -3,7 +3,7 @@
  * LISTEN, and the slow-consumer drop.
  */
 import { describe, expect, it } from 'vitest';
-import { sleep, type TestServer, useTestServer } from './helpers.js';
+import { holdSyncs, sleep, type TestServer, useTestServer } from './helpers.js';
 
 const testServer = useTestServer();
 
@@ -122,6 +122,67 @@ describe('idempotent retries', () => {
     expect(other.duplicate).toBe(false);
     await ben.waitFor((p) => p.name === 'MESSAGE' && p.payload.message.text === 'mine');
     expect(ben.messages().filter((m) => m.text === 'once')).toHaveLength(1);
+  });
+});
+
+describe('durability gating (SPEC §8: acknowledged only once durable)', () => {
+  /** Resolves once the journal has written a record and waits in its fsync. */
+  async function fsyncCalled(syncs: { waiting(): number }, n = 1): Promise<void> {
+    for (let i = 0; i < 200 && syncs.waiting() < n; i++) await sleep(10);
+    expect(syncs.waiting()).toBeGreaterThanOrEqual(n);
+  }
+
+  it('neither the SEND reply nor the MESSAGE push to another member goes out before the fsync returns', async () => {
+    const ts = await testServer();
+    const [ann, ben] = await groupOf(ts, 'dev', ['ann', 'ben']);
+    const syncs = await holdSyncs();
+    try {
+      let replied = false;
+      const pending = ann.request('SEND', { kind: 0, target: 'dev', text: 'held' });
+      void pending.then(() => { replied = true; }, () => undefined);
+      await fsyncCalled(syncs);
+      await sleep(200);
+      expect(replied).toBe(false);
+      expect(ann.messages()).toHaveLength(0);
+      expect(ben.messages()).toHaveLength(0);
+
+      syncs.release();
+      const r = await pending;
+      expect(r.message.text).toBe('held');
+      const pushed = await ben.waitFor((p) => p.name === 'MESSAGE');
+      expect(pushed.payload.message).toEqual(r.message);
+    } finally {
+      syncs.restore();
+    }
+  });
+
+  it('a duplicate SEND (same --id) of a message not yet durable waits for it too', async () => {
+    const ts = await testServer();
+    const [ann, ben] = await groupOf(ts, 'dev', ['ann', 'ben']);
+    const retry = await ts.client(); // ann again, as after a reconnect
+    await retry.login('ann');
+    const syncs = await holdSyncs();
+    try {
+      const first = ann.request('SEND', { kind: 0, target: 'dev', text: 'once', idKey: 'k' });
+      await fsyncCalled(syncs);
+      // The retry finds the key stored in memory, not yet on disk.
+      const again = retry.request('SEND', { kind: 0, target: 'dev', text: 'once', idKey: 'k' });
+      let answered = 0;
+      for (const p of [first, again]) void p.then(() => { answered++; }, () => undefined);
+      await sleep(200);
+      expect(answered).toBe(0);
+      expect(ben.messages()).toHaveLength(0);
+
+      syncs.release();
+      const [a, b] = await Promise.all([first, again]);
+      expect(a.duplicate).toBe(false);
+      expect(b).toEqual({ message: a.message, duplicate: true });
+      await ben.waitFor((p) => p.name === 'MESSAGE');
+      await sleep(50);
+      expect(ben.messages()).toHaveLength(1);
+    } finally {
+      syncs.restore();
+    }
   });
 });
 

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { COMMANDS, PROTOCOL_VERSION } from '../../../src/protocol/commands.js';
 import { encodeFrame } from '../../../src/protocol/frame.js';
 import { encodePush, encodeReply, encodeRequest } from '../../../src/protocol/messages.js';
-import { sleep, useTestServer } from './helpers.js';
+import { holdSyncs, sleep, useTestServer } from './helpers.js';
 
 const testServer = useTestServer();
 
@@ -134,6 +134,24 @@ describe('limits and timeouts', () => {
     expect(live.isClosed).toBe(false);
     expect(live.pushes.some((p) => p.name === 'PING_PUSH')).toBe(true);
   });
+
+  it('a client closed by the ping sweep goes offline for its listening group peers (PRESENCE online:false)', async () => {
+    const ts = await testServer({ limits: { pingIntervalMs: 250, authTimeoutMs: 60_000 } });
+    const live = await ts.user('live');
+    const gone = await ts.user('gone');
+    await live.request('GROUP_CREATE', { group: 'g', private: false });
+    await gone.request('GROUP_JOIN', { group: 'g' });
+    gone.socket.pause(); // vanished: reads nothing, answers nothing, never closes its end
+    const answer = setInterval(() => void live.request('PING').catch(() => undefined), 50);
+    try {
+      await live.waitFor((p) => p.name === 'PRESENCE' && p.payload.user === 'gone' && p.payload.online === false);
+    } finally {
+      clearInterval(answer);
+    }
+    expect(ts.logs.some((l) => l.msg === 'no sign of life; closing as vanished')).toBe(true);
+    expect((await live.request('USERS', { all: false })).users.map((u: { name: string }) => u.name)).toEqual(['live']);
+    expect(live.isClosed).toBe(false);
+  });
 });
 
 describe('BYE and pipelining', () => {
@@ -174,5 +192,34 @@ describe('shutdown', () => {
     await Promise.all([a.closed, fresh.closed]);
     expect(a.pushes.at(-1)).toMatchObject({ name: 'GOODBYE', payload: { reason: 'server shutting down' } });
     expect(fresh.pushes.at(-1)).toMatchObject({ name: 'GOODBYE' });
+  });
+});
+
+describe('input memory', () => {
+  it('stops reading a client that pipelines big frames behind a LOGIN waiting for the disk, then answers them all', async () => {
+    const ts = await testServer();
+    await ts.user('pipe');
+    const c = await ts.client();
+    await c.hello();
+    const syncs = await holdSyncs();
+    try {
+      // LOGIN by password commits a session: it waits in the fsync, and what follows waits behind it.
+      const login = c.request('LOGIN', { name: 'pipe', password: 'pw-pipe' });
+      for (let i = 0; i < 200 && syncs.waiting() === 0; i++) await sleep(10);
+      const text = 'x'.repeat(1000 * 1000); // over maxText, under maxFrame: answered TOO_LARGE
+      const sends = Array.from({ length: 64 }, () => c.request('SEND', { kind: 2, target: '', text }).catch((e: Error) => e));
+      await sleep(500);
+      // 64 MB sent: the server took in a few frames (and the kernel buffers some more);
+      // the rest waits in the client's own write buffer. Reading it all would have
+      // emptied that buffer, since 64 frames are far below maxInflight.
+      expect(c.socket.writableLength).toBeGreaterThan(16 * 1024 * 1024);
+      syncs.release();
+      await login;
+      const results = await Promise.all(sends);
+      expect(results.every((r) => r instanceof Error && /TOO_LARGE/.test(r.message))).toBe(true);
+      await c.request('PING');
+    } finally {
+      syncs.restore();
+    }
   });
 });

@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { apply, ApplyError } from '../../../src/state/apply.js';
 import { canManage, canSee, groupsOf, visibleGroups } from '../../../src/state/queries.js';
-import { createState, directKey, idempotencyKey, type Op, type OpData, type State } from '../../../src/state/types.js';
+import { createState, directKey, displayNameKey, idempotencyKey, type Op, type OpData, type State } from '../../../src/state/types.js';
 
 /** Applies op data with consecutive seqs and a fake clock; returns the state and the ops. */
 function build(data: OpData[], state: State = createState()): { state: State; ops: Op[] } {
@@ -53,6 +53,29 @@ describe('accounts and sessions', () => {
     expect(() => apply(state, next(state, { type: 'user.rename', name: 'ann', displayName: 'ben' }))).toThrow(ApplyError);
     expect(() => apply(state, next(state, { type: 'user.passwd', name: 'ghost', passwordHash: 'x' }))).toThrow(/no user "ghost"/);
     expect(() => apply(state, next(state, { type: 'session.create', name: 'ghost', tokenHash: 'x', device: 'd' }))).toThrow(ApplyError);
+  });
+
+  it('display names are unique as they read: case, width, compatibility forms and spacing fold together', () => {
+    for (const [a, b] of [['Ann', 'ANN'], ['Ann', 'Ａｎｎ'], ['straße', 'STRASSE'], ['ﬁx', 'FIX'], ['Ann Lee', 'ann\u00A0lee'],
+      ['Ann Lee', 'Ann   Lee'], ['Σίσυφος', 'ΣΊΣΥΦΟΣ'], ['café', 'cafe\u0301']]) {
+      expect(displayNameKey(a), `${a} / ${b}`).toBe(displayNameKey(b));
+    }
+    expect(displayNameKey('Ann')).not.toBe(displayNameKey('Anne'));
+
+    const { state } = build([user('ann', 'Ann'), user('ben', 'Ben')]);
+    expect(state.displayNames.get('ANN')).toBe('ann');
+    expect(state.displayNames.has('ａｎｎ')).toBe(true);
+    expect(() => apply(state, next(state, user('cat', 'ＡＮＮ')))).toThrow(/display name "ＡＮＮ" taken/);
+    expect(() => apply(state, next(state, { type: 'user.rename', name: 'ben', displayName: 'aNN' }))).toThrow(ApplyError);
+    // The holder may change the case or form of their own name; the old form is not kept.
+    build([{ type: 'user.rename', name: 'ann', displayName: 'ANN' }], state);
+    expect(state.users.get('ann')!.displayName).toBe('ANN');
+    expect(state.displayNames.get('ann')).toBe('ann');
+    expect(state.displayNames.size).toBe(2);
+    // Renaming away frees every form of the old name.
+    build([{ type: 'user.rename', name: 'ann', displayName: 'Annie' }, user('cat', 'ann')], state);
+    expect(state.displayNames.get('ANN')).toBe('cat');
+    expect(state.displayNames.get('annie')).toBe('ann');
   });
 
   it('refuses an op whose seq does not follow', () => {
