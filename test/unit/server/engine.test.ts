@@ -4,22 +4,13 @@
  */
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { silentLogger } from '../../../src/common/logger.js';
 import { ApplyError } from '../../../src/state/apply.js';
 import { Engine } from '../../../src/server/engine.js';
-import { removeDir, tempDir } from './helpers.js';
+import { useScratchDirs } from './helpers.js';
 
-const dirs: string[] = [];
-afterEach(() => {
-  vi.restoreAllMocks();
-  for (const d of dirs.splice(0)) removeDir(d);
-});
-function dir(): string {
-  const d = tempDir();
-  dirs.push(d);
-  return d;
-}
+const dir = useScratchDirs();
 
 const user = (name: string) => ({ type: 'user.create' as const, name, passwordHash: 'h', displayName: name, admin: false });
 

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pino, type Logger } from 'pino';
-import { afterEach } from 'vitest';
+import { afterEach, vi } from 'vitest';
 import type { ErrorCode } from '../../../src/common/errors.js';
 import type { Payload } from '../../../src/protocol/codec.js';
 import { PROTOCOL_VERSION, type CommandName } from '../../../src/protocol/commands.js';
@@ -229,6 +229,23 @@ export function useTestServer(): (opts?: Partial<StartOptions>) => Promise<TestS
 
 export function removeDir(dir: string): void {
   rmSync(dir, { recursive: true, force: true });
+}
+
+/**
+ * For tests that open data dirs without a server: returns a maker of temp dirs that
+ * are removed (and vi mocks restored) after each test.
+ */
+export function useScratchDirs(): () => string {
+  const dirs: string[] = [];
+  afterEach(() => {
+    vi.restoreAllMocks();
+    for (const d of dirs.splice(0)) removeDir(d);
+  });
+  return () => {
+    const d = tempDir();
+    dirs.push(d);
+    return d;
+  };
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

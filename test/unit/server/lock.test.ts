@@ -6,26 +6,17 @@
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ChatError } from '../../../src/common/errors.js';
 import { silentLogger } from '../../../src/common/logger.js';
 import { encodeRecord, JournalCorruptError } from '../../../src/journal/journal.js';
 import { LOCK_FILE } from '../../../src/journal/lock.js';
 import { Engine } from '../../../src/server/engine.js';
 import { addUser, setPassword } from '../../../src/server/offline.js';
-import { removeDir, tempDir, useTestServer } from './helpers.js';
+import { useScratchDirs, useTestServer } from './helpers.js';
 
 const testServer = useTestServer();
-const dirs: string[] = [];
-afterEach(() => {
-  vi.restoreAllMocks();
-  for (const d of dirs.splice(0)) removeDir(d);
-});
-function dir(): string {
-  const d = tempDir();
-  dirs.push(d);
-  return d;
-}
+const dir = useScratchDirs();
 const fast = { N: 1024, r: 8, p: 1 };
 
 async function conflict(p: Promise<unknown>): Promise<ChatError> {
