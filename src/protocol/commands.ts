@@ -63,6 +63,20 @@ export const MESSAGE: Schema = [
   ['ts', 'u64'], // milliseconds since the epoch, set by the server
 ];
 
+/** `chat-server status` (SPEC §3). Digests are lowercase hex sha256. */
+export const STATUS: Schema = [
+  ['role', 'str'], // 'primary' (replicas: a later issue)
+  ['journalId', 'str'], // 32 hex digits, chosen when the data directory was created
+  ['headSeq', 'u64'],
+  ['users', 'u32'],
+  ['groups', 'u32'],
+  ['messages', 'u64'], // every message ever stored
+  ['connections', 'u32'], // authenticated connections
+  ['journalDigest', 'str'],
+  ['stateDigest', 'str'],
+  ['uptimeMs', 'u64'],
+];
+
 const EMPTY: Schema = [];
 
 // ---- the table ---------------------------------------------------------------------
@@ -132,8 +146,13 @@ export const COMMANDS = {
   },
   LISTEN: {
     code: 0x0a, name: 'LISTEN',
-    doc: 'Start (or stop) receiving pushes on this connection: MESSAGE for everything addressed to the user, PRESENCE and GROUP_EVENT. Off by default; without it the connection gets no MESSAGE, PRESENCE or GROUP_EVENT.',
-    request: [['on', 'bool']], reply: EMPTY,
+    doc: 'Start (or stop) receiving pushes on this connection: MESSAGE for everything addressed to the user, PRESENCE and GROUP_EVENT. Off by default; without it the connection gets no MESSAGE, PRESENCE or GROUP_EVENT. Turning it on first pushes, in seq order and before the reply, every stored message addressed to the user with seq > afterSeq (absent: the durable head when the connection was accepted), so nothing stored after connecting is missed; a client drops a MESSAGE whose seq it has already seen. More than 10000 such messages gets TOO_LARGE (page with FEED first). headSeq: the durable head when listening began.',
+    request: [['on', 'bool'], ['afterSeq', { opt: 'u64' }]], reply: [['headSeq', 'u64']],
+  },
+  STATUS: {
+    code: 0x0b, name: 'STATUS', beforeAuth: true,
+    doc: 'Server status for monitoring (`chat-server status --server`), allowed before login: only aggregate numbers. headSeq is the durable head; both digests are taken at exactly headSeq (docs/STORAGE.md defines them).',
+    request: EMPTY, reply: [['status', { struct: STATUS }]],
   },
   GROUPS: {
     code: 0x10, name: 'GROUPS',
@@ -185,6 +204,24 @@ export const COMMANDS = {
     doc: 'Store a message (group, direct or broadcast) and deliver it live. idKey makes a retry idempotent per sender.',
     request: [['kind', 'u8'], ['target', 'str'], ['text', 'str'], ['idKey', { opt: 'str' }]],
     reply: [['message', { struct: MESSAGE }], ['duplicate', 'bool']],
+  },
+  HISTORY: {
+    code: 0x31, name: 'HISTORY',
+    doc: 'Stored messages of one conversation in seq order (SPEC §4 `chat history`): a group the caller belongs to (kind 0, else PERMISSION; NOT_FOUND when the caller cannot see it) or the direct thread with `target` (kind 1). Selects messages with afterSeq < seq <= upToSeq (0: the durable head, returned in the reply) and, when maxAgeMs > 0, ts >= server now - maxAgeMs; with last > 0 only the last `last` of those. One reply holds what fits in a frame; `more` says to ask again with afterSeq = the last seq received, last = what is still wanted (0 stays 0), maxAgeMs = 0 and the same upToSeq.',
+    request: [['kind', 'u8'], ['target', 'str'], ['afterSeq', 'u64'], ['maxAgeMs', 'u64'], ['last', 'u32'], ['upToSeq', 'u64']],
+    reply: [['messages', { list: { struct: MESSAGE } }], ['more', 'bool'], ['upToSeq', 'u64']],
+  },
+  SEARCH: {
+    code: 0x32, name: 'SEARCH',
+    doc: 'Messages of one conversation (kind/target as HISTORY, same rights) that contain every word of `query` as a whole word, ignoring case, newest first, only seq < beforeSeq (0: from the newest). At most `limit` messages (0: as many as fit). The server examines a bounded number of messages per request; `more` says to ask again with beforeSeq = `nextBeforeSeq` (the reply may hold fewer than limit, even none, and still have more).',
+    request: [['kind', 'u8'], ['target', 'str'], ['query', 'str'], ['beforeSeq', 'u64'], ['limit', 'u32']],
+    reply: [['messages', { list: { struct: MESSAGE } }], ['more', 'bool'], ['nextBeforeSeq', 'u64']],
+  },
+  FEED: {
+    code: 0x33, name: 'FEED',
+    doc: 'Everything addressed to the caller (messages of the groups they belong to now, their direct messages, broadcasts) with afterSeq < seq <= upToSeq (0: the durable head, returned), in seq order; paged like HISTORY (`more`: ask again with afterSeq = the last seq received). `chat tail --resume` reads what it missed with it, then sends LISTEN with afterSeq.',
+    request: [['afterSeq', 'u64'], ['upToSeq', 'u64']],
+    reply: [['messages', { list: { struct: MESSAGE } }], ['more', 'bool'], ['upToSeq', 'u64']],
   },
   // ---- pushes ----
   MESSAGE: {

@@ -160,6 +160,11 @@ export class Engine {
     if (i > 0) this.waiters.splice(0, i);
   }
 
+  /** Highest seq whose record is on disk (everything up to it is durable). */
+  get durableHead(): number {
+    return this.durableSeq;
+  }
+
   /** True when everything up to `seq` is on disk. */
   isDurable(seq: number): boolean {
     return this.durableSeq >= seq;

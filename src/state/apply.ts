@@ -12,6 +12,7 @@
  * belong to this state). It checks before it changes anything, so a throwing apply
  * leaves the state untouched.
  */
+import { createHash } from 'node:crypto';
 import {
   directKey, idempotencyKey,
   type GroupRecord, type Op, type State, type StoredMessage, type UserRecord,
@@ -155,9 +156,31 @@ function applyMessage(state: State, op: Extract<Op, { type: 'message.send' }>): 
     const k = directKey(op.from, op.to!);
     const list = state.directMessages.get(k);
     if (list) list.push(msg);
-    else state.directMessages.set(k, [msg]);
+    else {
+      state.directMessages.set(k, [msg]);
+      addPeer(state, op.from, op.to!);
+      addPeer(state, op.to!, op.from);
+    }
   } else {
     state.broadcasts.push(msg);
   }
   if (key !== undefined) state.idempotency.set(key, msg);
+  state.messageCount++;
+  state.messagesDigest = messageDigestStep(state.messagesDigest, msg);
+}
+
+function addPeer(state: State, user: string, peer: string): void {
+  const set = state.directPeers.get(user);
+  if (set) set.add(peer);
+  else state.directPeers.set(user, new Set([peer]));
+}
+
+/**
+ * One link of State.messagesDigest: sha256 hex of the previous digest (hex), a newline,
+ * and the message as the JSON array [seq, kind, from, group|null, to|null, text, ts].
+ * docs/STORAGE.md states the same definition; replicas compute it the same way.
+ */
+export function messageDigestStep(prev: string, m: StoredMessage): string {
+  const canonical = JSON.stringify([m.seq, m.kind, m.from, m.group ?? null, m.to ?? null, m.text, m.ts]);
+  return createHash('sha256').update(prev).update('\n').update(canonical).digest('hex');
 }

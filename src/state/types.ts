@@ -88,7 +88,19 @@ export interface State {
   broadcasts: StoredMessage[];
   /** `${from}\n${idKey}` → the message first stored with that key (SPEC §4 --id). */
   idempotency: Map<string, StoredMessage>;
+  /** user → the users they share a direct thread with (derived index for FEED). */
+  directPeers: Map<string, Set<string>>;
+  /** Messages ever stored, including those of groups deleted since. */
+  messageCount: number;
+  /**
+   * Hash chain over every message ever stored, in seq order (messageDigestStep): the
+   * "messages" part of stateDigest, kept incrementally so a status never rehashes a
+   * million messages. Starts as 64 zeros.
+   */
+  messagesDigest: string;
 }
+
+export const ZERO_DIGEST = '0'.repeat(64);
 
 export function createState(): State {
   return {
@@ -100,6 +112,9 @@ export function createState(): State {
     directMessages: new Map(),
     broadcasts: [],
     idempotency: new Map(),
+    directPeers: new Map(),
+    messageCount: 0,
+    messagesDigest: ZERO_DIGEST,
   };
 }
 
