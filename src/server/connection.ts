@@ -77,6 +77,8 @@ export class Connection extends Outbox {
   device = '';
   /** LISTEN on: MESSAGE, PRESENCE and GROUP_EVENT pushes are delivered. */
   listening = false;
+  /** The engine's durable head when the connection was accepted (set by the server): LISTEN without afterSeq catches up from here. */
+  connectSeq = 0;
   lastSeen: number;
   lastPing: number;
   /** Until when the connection may stay logged out; 0 once logged in (the server's sweep checks). */

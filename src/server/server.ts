@@ -183,6 +183,7 @@ export class ChatServer implements ConnectionHost {
     }
     const ip = socket.remoteAddress ?? 'unknown';
     const conn = new Connection(this.nextId++, socket, ip, this.log, this);
+    conn.connectSeq = this.cfg.engine.durableHead; // LISTEN catches up from here (issue 3: never miss)
     this.conns.add(conn);
     if (this.log.isLevelEnabled('debug')) conn.log.debug('connected');
   }

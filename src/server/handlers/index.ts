@@ -18,6 +18,7 @@ import { decodeFrame, type Decoded } from '../../protocol/messages.js';
 import type { Connection } from '../connection.js';
 import { accountHandlers } from './account.js';
 import { groupHandlers } from './groups.js';
+import { historyHandlers } from './history.js';
 import { messageHandlers } from './messages.js';
 import { sessionHandlers } from './session.js';
 import { NO_REPLY, Reply, type HandlerResult, type HandlerTable, type ServerCtx } from './types.js';
@@ -31,6 +32,7 @@ const TABLE: HandlerTable = {
   ...groupHandlers,
   ...userHandlers,
   ...messageHandlers,
+  ...historyHandlers,
 };
 
 const SERIAL_CODES = new Set<number>(

@@ -1,5 +1,5 @@
 /**
- * Message family: SEND, LISTEN (SPEC §4 `chat send`, `chat tail`).
+ * Message family: SEND, LISTEN (SPEC §4 `chat send`, `chat tail`, `chat wait`).
  *
  * Contracts of SEND:
  *   - kind 0 (group): the group must be visible (else NOT_FOUND) and the sender a
@@ -16,11 +16,15 @@
  *     listening connection it is addressed to (fanout.ts).
  */
 import { ChatError } from '../../common/errors.js';
+import { feedCount, feedPage } from '../../state/history.js';
 import { canSee } from '../../state/queries.js';
 import { idempotencyKey, type OpData, type StoredMessage } from '../../state/types.js';
 import { Reply, type HandlerTable } from './types.js';
 
 type SendOp = Extract<OpData, { type: 'message.send' }>;
+
+/** Most messages LISTEN pushes before listening (commands.ts LISTEN); more: page with FEED. */
+export const MAX_CATCH_UP = 10_000;
 
 export const messageHandlers: HandlerTable = {
   SEND: {
@@ -71,11 +75,35 @@ export const messageHandlers: HandlerTable = {
     },
   },
 
-  /** Turns live pushes (MESSAGE, PRESENCE, GROUP_EVENT) on or off for this connection. */
+  /**
+   * Turns live pushes (MESSAGE, PRESENCE, GROUP_EVENT) on or off for this connection.
+   * On: first pushes, in seq order, every message addressed to the user with
+   * afterSeq (default: conn.connectSeq) < seq <= the durable head, then listens. A
+   * message that becomes durable later reaches the connection through fan-out, which
+   * runs after markDurable: one made durable just before this handler but not yet
+   * fanned out comes twice (clients drop seqs they have seen), none comes never.
+   * More than MAX_CATCH_UP of them: TOO_LARGE and nothing changes.
+   */
   LISTEN: {
-    run(_ctx, conn, p) {
-      conn.listening = p.on === true;
-      return {};
+    run(ctx, conn, p) {
+      const head = ctx.engine.durableHead;
+      if (p.on !== true) {
+        conn.listening = false;
+        return { headSeq: head };
+      }
+      const user = conn.user!;
+      const afterSeq = (p.afterSeq as number | undefined) ?? conn.connectSeq;
+      if (afterSeq < head) {
+        const state = ctx.engine.state;
+        const n = feedCount(state, user, afterSeq, head);
+        if (n > MAX_CATCH_UP) {
+          throw new ChatError('CHAT_ERR_TOO_LARGE',
+            `${n} messages were stored after #${afterSeq}, more than the ${MAX_CATCH_UP} LISTEN catches up; read them with FEED first (chat tail --resume does)`);
+        }
+        if (n > 0) for (const m of feedPage(state, user, afterSeq, head).messages) conn.push('MESSAGE', { message: m });
+      }
+      conn.listening = true;
+      return { headSeq: head };
     },
   },
 };
