@@ -1,161 +1,188 @@
 /**
- * Append-only operation journal (first version: one file, data/journal.log).
+ * The operation journal: append-only segment files in DIR/journal/ (layout in
+ * docs/STORAGE.md and format.ts), written with group commit, read back by seq.
  *
- * Record layout, big-endian:
- *   0  u32  bodyLength
- *   4  u32  crc32 of body (zlib.crc32, IEEE)
- *   8  body: u64 seq, then the op as UTF-8 JSON
  * Contract:
- *   - open() reads every record, checks CRC and that seqs go 1, 2, 3 … without gaps,
- *     and returns the ops. A torn or bad record at the very end (nothing valid after
- *     it) is truncated and reported in `truncatedBytes`; damage followed by more data
- *     throws JournalCorruptError naming the file and byte offset.
- *   - append(op) resolves only once the record is on disk (every byte written, then
- *     fdatasync; a short write is continued until the whole batch is out). Appends
- *     made while a flush is running are written and fsynced together by the next
- *     flush (group commit): many writers share one fsync, none skips it.
- *   - A failed write or fsync rejects every waiting append and the journal refuses
+ *   - open() takes over a data dir (the caller holds DIR/LOCK): converts a v0
+ *     journal.log once, checks every segment it must (segments.ts scanJournal),
+ *     truncates a torn tail of the last segment (fsync'ed) and removes a last segment
+ *     whose header is torn, reports both, and throws JournalCorruptError for damage
+ *     anywhere else. It returns the ops after `after.seq` (a snapshot's position).
+ *   - append(op) encodes the record at once (so `headSeq` and `digest` describe every
+ *     op appended so far) and resolves only once it is durable: every byte written,
+ *     then fdatasync; a short write is continued. Appends made while a flush runs are
+ *     written and synced together by the next flush (group commit): one write and one
+ *     fdatasync per batch, none skipped.
+ *   - Before a batch, a segment of segmentBytes or more is closed and the next one
+ *     created (header written and synced, directory fsync'ed); a record never spans
+ *     segments.
+ *   - A failed write or fsync rejects every waiting append, and the journal refuses
  *     further appends: memory is ahead of disk, so the owner must stop.
- * The operation-journal issue replaces this with segments, snapshots and a tail reader.
+ *   - read(S) yields every durable record after S up to the durable head as of the
+ *     call; follow(S) goes on yielding each new record once it is durable, exactly
+ *     once and in order, until aborted or closed. Nothing not yet durable is yielded.
  */
-import { closeSync, fsyncSync, openSync, readFileSync, ftruncateSync, existsSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { closeSync, existsSync, fsyncSync, ftruncateSync, mkdirSync, openSync, unlinkSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { crc32 } from 'node:zlib';
 import type { Op } from '../state/types.js';
+import { digestStep, encodeHeader, encodeRecord, HEADER_BYTES, idHex, segmentName } from './format.js';
+import { migrateV0 } from './migrate.js';
+import { locate, readRange, type JournalRecord, type SegmentSource } from './reader.js';
+import {
+  createSegmentSync, fsyncDir, INDEX_EVERY, JOURNAL_DIR, scanJournal, type AfterPoint, type SegmentInfo,
+} from './segments.js';
 
-export const JOURNAL_FILE = 'journal.log';
-const HEAD = 8;
+export { JournalCorruptError, JOURNAL_DIR, listSegments, type AfterPoint, type JournalProblem } from './segments.js';
+export { encodeRecord, OP_CODES } from './format.js';
+export { JournalRangeError, readJournalDir, type JournalRecord, type OfflineJournal } from './reader.js';
 
-export class JournalCorruptError extends Error {
-  constructor(readonly file: string, readonly offset: number, reason: string) {
-    super(`journal ${file} is damaged at byte ${offset}: ${reason}`);
-    this.name = 'JournalCorruptError';
-  }
+export const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
+
+export interface JournalOptions {
+  /** Roll to a new segment once the current one holds this many bytes. Default 64 MiB. */
+  segmentBytes?: number;
+  /** A snapshot's position: ops up to after.seq are not returned; the digest continues from it. */
+  after?: AfterPoint;
 }
 
-export function encodeRecord(op: Op): Buffer {
-  const json = Buffer.from(JSON.stringify(op), 'utf8');
-  const rec = Buffer.allocUnsafe(HEAD + 8 + json.length);
-  rec.writeUInt32BE(8 + json.length, 0);
-  rec.writeBigUInt64BE(BigInt(op.seq), HEAD);
-  json.copy(rec, HEAD + 8);
-  rec.writeUInt32BE(crc32(rec.subarray(HEAD)), 4);
-  return rec;
-}
-
-export interface ReadResult {
+export interface OpenResult {
+  journal: Journal;
+  /** Ops after `after.seq` (all without `after`), in order. */
   ops: Op[];
-  /** Byte length of the valid prefix. */
-  validBytes: number;
-  /** Bytes of a torn tail that were (or would be) cut off. */
-  truncatedBytes: number;
+  /** A torn tail cut off the last segment: `file` relative to the data dir. */
+  truncated?: { file: string; offset: number; bytes: number };
+  /** Other things open() repaired or converted, one line each, for the log. */
+  warnings: string[];
 }
 
-/** True when a structurally valid record (length fits, CRC matches) starts at `off`. */
-function validRecordAt(buf: Buffer, off: number): boolean {
-  if (off + HEAD > buf.length) return false;
-  const len = buf.readUInt32BE(off);
-  if (len < 9 || off + HEAD + len > buf.length) return false;
-  return crc32(buf.subarray(off + HEAD, off + HEAD + len)) === buf.readUInt32BE(off + 4);
+interface Waiter {
+  resolve: () => void;
+  reject: (e: Error) => void;
 }
 
-/**
- * Whether damage found at `off` is a torn tail (an interrupted final write) rather
- * than damage in the middle: nothing after it looks like a record. Checking only the
- * damaged record's own length field is not enough: a flipped bit there can make it
- * point past the end and would pass a whole valid suffix off as a torn tail, silently
- * dropping acknowledged records. Runs only on the error path.
- */
-function isTornTail(buf: Buffer, off: number): boolean {
-  for (let p = off + 1; p + HEAD + 9 <= buf.length; p++) {
-    if (validRecordAt(buf, p)) return false;
-  }
-  return true;
-}
-
-/** Parses a journal image. Pure apart from the error it throws. */
-export function parseJournal(buf: Buffer, file: string): ReadResult {
-  const ops: Op[] = [];
-  let off = 0;
-  while (off < buf.length) {
-    const bad = (reason: string): ReadResult => {
-      // Torn tail: no valid record follows the damage. Anything valid after it means
-      // damage in the middle, which must not be hidden (SPEC §8).
-      if (isTornTail(buf, off)) return { ops, validBytes: off, truncatedBytes: buf.length - off };
-      throw new JournalCorruptError(file, off, reason);
-    };
-    if (off + HEAD > buf.length) return bad('truncated header');
-    const len = buf.readUInt32BE(off);
-    if (len < 9 || off + HEAD + len > buf.length) return bad(`record length ${len} runs past the end`);
-    const body = buf.subarray(off + HEAD, off + HEAD + len);
-    if (crc32(body) !== buf.readUInt32BE(off + 4)) return bad('checksum mismatch');
-    const seq = Number(body.readBigUInt64BE(0));
-    let op: Op;
-    try {
-      op = JSON.parse(body.subarray(8).toString('utf8')) as Op;
-    } catch {
-      throw new JournalCorruptError(file, off, 'record body is not valid JSON');
-    }
-    const expected = ops.length + 1;
-    if (seq !== expected || op.seq !== seq) throw new JournalCorruptError(file, off, `sequence ${seq}, expected ${expected}`);
-    ops.push(op);
-    off += HEAD + len;
-  }
-  return { ops, validBytes: off, truncatedBytes: 0 };
-}
-
-export class Journal {
+export class Journal implements SegmentSource {
+  /** 32 lowercase hex digits. */
+  readonly journalId: string;
+  private readonly dir: string;
   private pending: Buffer[] = [];
-  private waiters: Array<{ resolve: () => void; reject: (e: Error) => void }> = [];
-  private flushing = false;
+  private waiters: Waiter[] = [];
+  private flushing: Promise<void> | undefined;
   private failed: Error | undefined;
+  private closed = false;
+  /** Seq and digest of the last op appended (durable or not). */
+  private head: number;
+  private chain: string;
+  private durable: number;
+  /** Followers waiting for the next durable batch. */
+  private wakeups: Array<() => void> = [];
 
-  private constructor(private readonly fh: FileHandle, readonly path: string) {}
-
-  /** Opens (creating if needed) the journal in `dir`, truncating a torn tail. */
-  static async open(dir: string): Promise<{ journal: Journal; ops: Op[]; truncatedBytes: number }> {
-    const path = join(dir, JOURNAL_FILE);
-    let result: ReadResult = { ops: [], validBytes: 0, truncatedBytes: 0 };
-    const existed = existsSync(path);
-    if (existed) {
-      result = parseJournal(readFileSync(path), path);
-      if (result.truncatedBytes > 0) {
-        const fd = openSync(path, 'r+');
-        try { ftruncateSync(fd, result.validBytes); fsyncSync(fd); } finally { closeSync(fd); }
-      }
-    }
-    const fh = await open(path, 'a');
-    if (!existed) {
-      // Make the new file's directory entry durable too, or a crash could lose it.
-      const dfd = openSync(dir, 'r');
-      try { fsyncSync(dfd); } finally { closeSync(dfd); }
-    }
-    return { journal: new Journal(fh, path), ops: result.ops, truncatedBytes: result.truncatedBytes };
+  private constructor(
+    readonly dataDir: string,
+    private readonly id: Buffer,
+    private readonly segments: SegmentInfo[],
+    private fh: FileHandle,
+    private readonly segmentBytes: number,
+    headSeq: number,
+    digest: string,
+  ) {
+    this.dir = join(dataDir, JOURNAL_DIR);
+    this.journalId = idHex(id);
+    this.head = headSeq;
+    this.durable = headSeq;
+    this.chain = digest;
   }
 
-  /** Resolves once `op` is durable. See the group-commit contract above. */
+  /** See the contract at the top of the file. */
+  static async open(dataDir: string, opts: JournalOptions = {}): Promise<OpenResult> {
+    const segmentBytes = opts.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
+    if (!(segmentBytes > HEADER_BYTES)) throw new Error(`segmentBytes must be over ${HEADER_BYTES}`);
+    const warnings = migrateV0(dataDir, segmentBytes);
+    const dir = join(dataDir, JOURNAL_DIR);
+    if (!existsSync(dir)) {
+      mkdirSync(dir, { recursive: true });
+      fsyncDir(dataDir);
+    }
+    const ops: Op[] = [];
+    const scan = scanJournal(dataDir, { mode: 'open', after: opts.after, onOp: (op) => ops.push(op) });
+    if (scan.tornHeader !== undefined) {
+      // A crash while a roll wrote the new header: it holds no record.
+      unlinkSync(scan.tornHeader.path);
+      fsyncDir(dir);
+      warnings.push(`removed ${scan.tornHeader.file}: its header was torn (${scan.tornHeader.bytes} bytes) and it held no record, a crash while starting a segment`);
+    }
+    let truncated: OpenResult['truncated'];
+    if (scan.torn !== undefined) {
+      const fd = openSync(scan.torn.path, 'r+');
+      try { ftruncateSync(fd, scan.torn.offset); fsyncSync(fd); } finally { closeSync(fd); }
+      truncated = { file: scan.torn.file, offset: scan.torn.offset, bytes: scan.torn.bytes };
+    }
+    let id = scan.journalId;
+    const segs = scan.segments;
+    if (segs.length === 0) {
+      // A new journal, or one whose only segment was a torn header. A snapshot's id
+      // and position carry on when every segment before it is gone.
+      id = opts.after !== undefined ? Buffer.from(opts.after.journalId, 'hex') : randomBytes(16);
+      const firstSeq = (opts.after?.seq ?? 0) + 1;
+      const path = createSegmentSync(dir, id, firstSeq);
+      segs.push({ firstSeq, path, rel: `${JOURNAL_DIR}/${segmentName(firstSeq)}`, lastSeq: firstSeq - 1, size: HEADER_BYTES, idxSeq: [], idxOff: [] });
+    }
+    const fh = await open(segs[segs.length - 1].path, 'a');
+    const journal = new Journal(dataDir, id!, segs, fh, segmentBytes, segs[segs.length - 1].lastSeq, scan.digest);
+    return { journal, ops, truncated, warnings };
+  }
+
+  /** Seq of the last op appended (durable or not). */
+  get headSeq(): number {
+    return this.head;
+  }
+
+  /** journalDigest at headSeq (docs/STORAGE.md): maintained as ops are appended. */
+  get digest(): string {
+    return this.chain;
+  }
+
+  /** Highest seq on disk; every seq up to it is durable. */
+  get durableSeq(): number {
+    return this.durable;
+  }
+
+  segmentList(): readonly SegmentInfo[] {
+    return this.segments;
+  }
+
+  /** Resolves once `op` is durable. `op.seq` must be headSeq + 1. See the contract above. */
   append(op: Op): Promise<void> {
     if (this.failed) return Promise.reject(this.failed);
-    this.pending.push(encodeRecord(op));
+    if (this.closed) return Promise.reject(new Error('journal closed'));
+    if (op.seq !== this.head + 1) return Promise.reject(new Error(`journal append out of order: seq ${op.seq} after ${this.head} (a bug)`));
+    const rec = encodeRecord(op, this.id);
+    this.head = op.seq;
+    this.chain = digestStep(this.chain, rec, 0, rec.length);
+    this.pending.push(rec);
     const done = new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject }));
-    if (!this.flushing) void this.flush();
+    if (this.flushing === undefined) this.flushing = this.flush();
     return done;
   }
 
   private async flush(): Promise<void> {
-    this.flushing = true;
     // Let every append made in this turn of the event loop join the batch.
     await new Promise<void>((r) => setImmediate(r));
     while (this.pending.length > 0 && !this.failed) {
-      const batch = Buffer.concat(this.pending);
+      const records = this.pending;
       const waiters = this.waiters;
       this.pending = [];
       this.waiters = [];
       try {
+        let seg = this.segments[this.segments.length - 1];
+        if (seg.size >= this.segmentBytes) seg = await this.roll(Number(records[0].readBigUInt64BE(8)));
+        const batch = records.length === 1 ? records[0] : Buffer.concat(records);
         await this.writeAll(batch);
         await this.fh.datasync();
+        this.advance(seg, records);
         for (const w of waiters) w.resolve();
+        for (const wake of this.wakeups.splice(0)) wake();
       } catch (err) {
         this.failed = new Error(`journal write failed: ${(err as Error).message}`, { cause: err });
         for (const w of [...waiters, ...this.waiters]) w.reject(this.failed);
@@ -163,7 +190,47 @@ export class Journal {
         this.pending = [];
       }
     }
-    this.flushing = false;
+    this.flushing = undefined;
+  }
+
+  /** Records the durable batch in the segment's size, last seq and sparse index. */
+  private advance(seg: SegmentInfo, records: Buffer[]): void {
+    let off = seg.size;
+    let n = seg.lastSeq - seg.firstSeq + 1;
+    for (const r of records) {
+      if (n % INDEX_EVERY === 0) {
+        seg.idxSeq.push(seg.firstSeq + n);
+        seg.idxOff.push(off);
+      }
+      off += r.length;
+      n++;
+    }
+    seg.size = off;
+    seg.lastSeq = seg.firstSeq + n - 1;
+    this.durable = seg.lastSeq;
+  }
+
+  /** Closes the full segment and starts segment `firstSeq` (header durable, dir fsync'ed). */
+  private async roll(firstSeq: number): Promise<SegmentInfo> {
+    const name = segmentName(firstSeq);
+    const path = join(this.dir, name);
+    const fh = await open(path, 'wx');
+    try {
+      const header = encodeHeader(this.id, firstSeq);
+      const { bytesWritten } = await fh.write(header, 0, header.length, 0);
+      if (bytesWritten !== header.length) throw new Error(`short write of the segment header of ${name}`);
+      await fh.datasync();
+      const dh = await open(this.dir, 'r');
+      try { await dh.sync(); } finally { await dh.close(); }
+    } catch (err) {
+      await fh.close();
+      throw err;
+    }
+    await this.fh.close();
+    this.fh = fh;
+    const seg: SegmentInfo = { firstSeq, path, rel: `${JOURNAL_DIR}/${name}`, lastSeq: firstSeq - 1, size: HEADER_BYTES, idxSeq: [], idxOff: [] };
+    this.segments.push(seg);
+    return seg;
   }
 
   /**
@@ -180,12 +247,52 @@ export class Journal {
     }
   }
 
-  /** Waits for pending appends, then closes the file. */
-  async close(): Promise<void> {
-    while (this.flushing || this.pending.length > 0) {
-      if (!this.flushing) void this.flush();
-      await new Promise<void>((r) => setTimeout(r, 1));
+  /**
+   * Every durable record after `afterSeq`, up to the durable head as of this call.
+   * Throws JournalRangeError (at once) when those records are no longer kept.
+   */
+  read(afterSeq: number): AsyncIterable<JournalRecord> {
+    const pos = locate(this.segments, afterSeq);
+    return readRange(this, pos, this.durable);
+  }
+
+  /**
+   * Every record after `afterSeq`, then each new one as it becomes durable, in order
+   * and exactly once, until `signal` aborts or the journal closes (the iteration then
+   * ends without an error). Throws JournalRangeError (at once) like read().
+   */
+  follow(afterSeq: number, signal?: AbortSignal): AsyncIterable<JournalRecord> {
+    const pos = locate(this.segments, afterSeq);
+    return this.followFrom(pos, signal);
+  }
+
+  private async *followFrom(pos: ReturnType<typeof locate>, signal?: AbortSignal): AsyncGenerator<JournalRecord> {
+    const aborted = (): boolean => signal?.aborted === true;
+    while (!this.closed && !aborted()) {
+      if (pos.lastSeq < this.durable) {
+        for await (const rec of readRange(this, pos, this.durable)) {
+          yield rec;
+          if (aborted()) return;
+        }
+        continue;
+      }
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          signal?.removeEventListener('abort', done);
+          resolve();
+        };
+        this.wakeups.push(done);
+        signal?.addEventListener('abort', done, { once: true });
+      });
     }
+  }
+
+  /** Waits for pending appends, then closes the file and ends every follow(). */
+  async close(): Promise<void> {
+    while (this.flushing !== undefined) await this.flushing;
+    if (this.closed) return;
+    this.closed = true;
+    for (const wake of this.wakeups.splice(0)) wake();
     await this.fh.close();
   }
 }

@@ -21,6 +21,7 @@
 import { mkdirSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { Journal } from '../journal/journal.js';
+import type { AfterPoint } from '../journal/segments.js';
 import { DirLock } from '../journal/lock.js';
 import { apply } from '../state/apply.js';
 import { createState, type Op, type OpData, type State } from '../state/types.js';
@@ -38,12 +39,18 @@ export interface EngineOptions {
    * wants first. Default false: open() logs them itself.
    */
   deferWarnings?: boolean;
+  /** Roll the journal to a new segment at this many bytes (default 64 MiB; tests use less). */
+  segmentBytes?: number;
 }
 
-/** A torn tail that open() cut off (SPEC §8). */
+/** A torn tail that open() cut off the last segment (SPEC §8). */
 export interface Recovery {
-  path: string;
-  truncatedBytes: number;
+  /** Segment file relative to the data dir: journal/000…1.seg */
+  file: string;
+  /** Where the cut was made (the segment's new length). */
+  offset: number;
+  /** Bytes removed. */
+  bytes: number;
 }
 
 type Warning = [obj: Record<string, unknown>, msg: string];
@@ -62,7 +69,8 @@ export class Engine {
   private warnings: Warning[] = [];
 
   private constructor(
-    private readonly journal: Journal,
+    /** For read()/follow() by replicas and history catch-up; commit() is the only writer. */
+    readonly journal: Journal,
     private readonly lock: DirLock,
     private readonly log: Logger,
     private readonly onJournalFailure: (err: Error) => void,
@@ -84,7 +92,11 @@ export class Engine {
     }
     let engine: Engine;
     try {
-      const { journal, ops, truncatedBytes } = await Journal.open(dataDir);
+      // SNAPSHOT SEAM: a snapshot loader fills engine.state from the latest snapshot
+      // and passes its position here as `after`; the journal then returns only the
+      // ops after it and continues the digest chain from it.
+      const after: AfterPoint | undefined = undefined;
+      const { journal, ops, truncated, warnings: journalWarnings } = await Journal.open(dataDir, { segmentBytes: opts.segmentBytes, after });
       const onFailure = opts.onJournalFailure ?? ((err: Error) => {
         log.fatal({ err }, 'journal write failed; memory is ahead of disk, stopping');
         // Give the async log destination a moment to write the line, then stop hard.
@@ -92,9 +104,10 @@ export class Engine {
       });
       engine = new Engine(journal, lock, log, onFailure);
       engine.warnings = warnings;
-      if (truncatedBytes > 0) {
-        engine.recovered = { path: journal.path, truncatedBytes };
-        warnings.push([{ ...engine.recovered }, 'journal had a torn record at its tail; truncated it']);
+      for (const w of journalWarnings) warnings.push([{ dataDir }, w]);
+      if (truncated !== undefined) {
+        engine.recovered = truncated;
+        warnings.push([{ ...truncated }, 'journal had a torn record at its tail; truncated it']);
       }
       try {
         for (const op of ops) engine.replay(op);
@@ -110,7 +123,7 @@ export class Engine {
     engine.durableSeq = engine.state.seq;
     if (opts.deferWarnings !== true) engine.logStartupWarnings();
     // debug, not info: SPEC §3 wants the first line to say where the server listens.
-    log.debug({ path: engine.journal.path, seq: engine.state.seq }, 'journal replayed');
+    log.debug({ journalId: engine.journalId, seq: engine.state.seq }, 'journal replayed');
     return engine;
   }
 
@@ -126,6 +139,19 @@ export class Engine {
 
   get seq(): number {
     return this.state.seq;
+  }
+
+  /** The journal's identity: 32 lowercase hex digits (docs/STORAGE.md). */
+  get journalId(): string {
+    return this.journal.journalId;
+  }
+
+  /**
+   * journalDigest at state.seq (SPEC §3 status). commit() appends the op to the
+   * journal in the same synchronous step that applies it, so the two never disagree.
+   */
+  get journalDigest(): string {
+    return this.journal.digest;
   }
 
   /** See the contract at the top of the file. */
