@@ -214,10 +214,11 @@ export class Journal implements SegmentSource {
   private async roll(firstSeq: number): Promise<SegmentInfo> {
     const name = segmentName(firstSeq);
     const path = join(this.dir, name);
-    const fh = await open(path, 'wx');
+    // O_APPEND like the segment open() continues: every write lands at the end.
+    const fh = await open(path, 'ax');
     try {
       const header = encodeHeader(this.id, firstSeq);
-      const { bytesWritten } = await fh.write(header, 0, header.length, 0);
+      const { bytesWritten } = await fh.write(header, 0, header.length);
       if (bytesWritten !== header.length) throw new Error(`short write of the segment header of ${name}`);
       await fh.datasync();
       const dh = await open(this.dir, 'r');

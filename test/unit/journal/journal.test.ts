@@ -1,13 +1,42 @@
 /**
- * The journal: round trip, group commit, torn-tail recovery, damage in the middle.
+ * The local segment-file journal: the conformance suite, then what is specific to
+ * files — the exact layout, short writes, write/fsync failures, torn headers, missing
+ * or foreign segments, the v0 conversion and the lock-free offline reader.
  */
-import { appendFileSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { crc32 } from 'node:zlib';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { encodeRecord, Journal, JOURNAL_FILE, JournalCorruptError } from '../../../src/journal/journal.js';
+import { crc32c } from '../../../src/journal/crc32c.js';
+import { encodeHeader, encodeRecord } from '../../../src/journal/format.js';
+import { Journal, JournalCorruptError, JournalRangeError, listSegments, readJournalDir } from '../../../src/journal/journal.js';
 import type { Op } from '../../../src/state/types.js';
+import { collect, journalConformance, op } from './conformance.js';
+
+/** FileHandle's prototype (the class is not exported), to spy on write/datasync. */
+async function fileHandleProto() {
+  const path = join(tmpdir(), `chat-fh-probe-${process.pid}`);
+  const probe = await open(path, 'w');
+  const proto = Object.getPrototypeOf(probe) as {
+    write: (buf: Buffer, off?: number, len?: number) => Promise<{ bytesWritten: number; buffer: Buffer }>;
+    datasync: () => Promise<void>;
+  };
+  await probe.close();
+  rmSync(path, { force: true });
+  return proto;
+}
+
+journalConformance({
+  name: 'local segment files',
+  open: (dir, opts) => Journal.open(dir, opts),
+  files: (dir) => listSegments(dir).map((s) => s.path),
+  async countSyncs() {
+    const spy = vi.spyOn(await fileHandleProto(), 'datasync');
+    return { count: () => spy.mock.calls.length, stop: () => spy.mockRestore() };
+  },
+});
 
 const dirs: string[] = [];
 function tempDir(): string {
@@ -20,213 +49,320 @@ afterEach(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
-function op(seq: number, text = `message ${seq}`): Op {
-  return { seq, ts: 1_700_000_000_000 + seq, type: 'message.send', kind: 2, from: 'ann', text };
-}
-
-/** Opens, reads and closes. */
-async function readOps(dir: string): Promise<Op[]> {
-  const { journal, ops } = await Journal.open(dir);
-  await journal.close();
-  return ops;
-}
-
-/** FileHandle's prototype (the class is not exported), to spy on write/datasync. */
-async function fileHandleProto(dir: string) {
-  const probe = await open(join(dir, 'probe'), 'w');
-  const proto = Object.getPrototypeOf(probe) as {
-    write: (buf: Buffer, off?: number, len?: number) => Promise<{ bytesWritten: number; buffer: Buffer }>;
-    datasync: () => Promise<void>;
-  };
-  await probe.close();
-  return proto;
-}
-
-async function write(dir: string, ops: Op[]): Promise<void> {
-  const { journal } = await Journal.open(dir);
+async function write(dir: string, ops: Op[], segmentBytes?: number): Promise<string> {
+  const { journal } = await Journal.open(dir, { segmentBytes });
   for (const o of ops) await journal.append(o);
   await journal.close();
+  return journal.journalId;
+}
+const ops = (n: number): Op[] => Array.from({ length: n }, (_, i) => op(i + 1));
+const seg = (dir: string, i: number): string => listSegments(dir)[i].path;
+
+async function corrupt(dir: string): Promise<JournalCorruptError> {
+  const err = await Journal.open(dir).catch((e: unknown) => e);
+  expect(err).toBeInstanceOf(JournalCorruptError);
+  return err as JournalCorruptError;
 }
 
-describe('Journal', () => {
-  it('round-trips ops through a temp dir, including non-ASCII text', async () => {
+describe('segment file layout (docs/STORAGE.md)', () => {
+  it('DIR/journal/<firstSeq, 20 digits>.seg: 48-byte header, then records framed as documented', async () => {
     const dir = tempDir();
-    const first = await Journal.open(dir);
-    expect(first.ops).toEqual([]);
-    const ops = [op(1), op(2, 'héllo ✓ \u{1F600}\n'), op(3)];
-    for (const o of ops) await first.journal.append(o);
-    await first.journal.close();
-    const again = await Journal.open(dir);
-    expect(again.ops).toEqual(ops);
-    expect(again.truncatedBytes).toBe(0);
-    await again.journal.append(op(4));
-    await again.journal.close();
-    expect((await readOps(dir)).map((o) => o.seq)).toEqual([1, 2, 3, 4]);
+    const id = await write(dir, [op(1, 'hi')]);
+    expect(listSegments(dir).map((s) => s.rel)).toEqual(['journal/00000000000000000001.seg']);
+    const buf = readFileSync(seg(dir, 0));
+    expect(buf.toString('latin1', 0, 8)).toBe('CHATJRN1');
+    expect(buf.readUInt16BE(8)).toBe(1);
+    expect(buf.readUInt16BE(10)).toBe(48);
+    expect(buf.toString('hex', 12, 28)).toBe(id);
+    expect(buf.readBigUInt64BE(28)).toBe(1n);
+    expect(buf.subarray(36, 44)).toEqual(Buffer.alloc(8));
+    expect(buf.readUInt32BE(44)).toBe(crc32c(buf, 0, 44));
+    const len = buf.readUInt32BE(48);
+    expect(48 + 8 + len).toBe(buf.length);
+    const body = buf.subarray(56);
+    expect(buf.readUInt32BE(52)).toBe(crc32c(body));
+    expect(body.readBigUInt64BE(0)).toBe(1n);
+    expect(body.toString('hex', 8, 24)).toBe(id);
+    expect(body.readBigUInt64BE(24)).toBe(BigInt(op(1).ts));
+    expect(body[32]).toBe(13); // message.send
+    expect(JSON.parse(body.toString('utf8', 33))).toEqual({ kind: 0, from: 'ann', group: 'dev', text: 'hi' });
   });
+});
 
-  it('group commit: 100 concurrent appends share fsyncs, all durable and re-read in order', async () => {
-    const dir = tempDir();
-    const { journal } = await Journal.open(dir);
-    // FileHandle is not exported; take its prototype from a handle.
-    const probe = await open(join(dir, 'probe'), 'w');
-    const proto = Object.getPrototypeOf(probe) as { datasync: () => Promise<void> };
-    await probe.close();
-    const datasync = vi.spyOn(proto, 'datasync');
-    const ops = Array.from({ length: 100 }, (_, i) => op(i + 1));
-    await Promise.all(ops.map((o) => journal.append(o)));
-    expect(datasync.mock.calls.length).toBeGreaterThan(0);
-    expect(datasync.mock.calls.length).toBeLessThan(10);
-    await journal.close();
-    expect(await readOps(dir)).toEqual(ops);
-  });
-
-  it('append resolves only after the record is on disk', async () => {
+describe('local journal: writes and failures', () => {
+  it('nothing reaches the file synchronously; the append resolves once the record is in it', async () => {
     const dir = tempDir();
     const { journal } = await Journal.open(dir);
     const p = journal.append(op(1));
-    expect(statSync(join(dir, JOURNAL_FILE)).size).toBe(0); // nothing written synchronously
+    expect(statSync(seg(dir, 0)).size).toBe(48);
     await p;
-    expect(statSync(join(dir, JOURNAL_FILE)).size).toBe(encodeRecord(op(1)).length);
+    expect(statSync(seg(dir, 0)).size).toBe(48 + encodeRecord(op(1), Buffer.from(journal.journalId, 'hex')).length);
     await journal.close();
-  });
-
-  it('truncates a torn record at the tail and reports the bytes cut', async () => {
-    const dir = tempDir();
-    await write(dir, [op(1), op(2)]);
-    const file = join(dir, JOURNAL_FILE);
-    const good = statSync(file).size;
-    const torn = encodeRecord(op(3)).subarray(0, 20);
-    appendFileSync(file, torn);
-    const { journal, ops, truncatedBytes } = await Journal.open(dir);
-    expect(ops.map((o) => o.seq)).toEqual([1, 2]);
-    expect(truncatedBytes).toBe(torn.length);
-    expect(statSync(file).size).toBe(good);
-    await journal.append(op(3));
-    await journal.close();
-    expect((await readOps(dir)).map((o) => o.seq)).toEqual([1, 2, 3]);
-  });
-
-  it('truncates a zero-filled tail (size extended, data never written)', async () => {
-    const dir = tempDir();
-    await write(dir, [op(1)]);
-    appendFileSync(join(dir, JOURNAL_FILE), Buffer.alloc(4096));
-    const { ops, truncatedBytes, journal } = await Journal.open(dir);
-    await journal.close();
-    expect(ops).toHaveLength(1);
-    expect(truncatedBytes).toBe(4096);
-  });
-
-  it('a flipped byte in a middle record is JournalCorruptError naming its offset', async () => {
-    const dir = tempDir();
-    const ops = [op(1), op(2), op(3)];
-    await write(dir, ops);
-    const file = join(dir, JOURNAL_FILE);
-    const buf = readFileSync(file);
-    const second = encodeRecord(ops[0]).length; // offset of record 2
-    buf[second + 20] ^= 0x01;
-    writeFileSync(file, buf);
-    const err = await Journal.open(dir).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(JournalCorruptError);
-    expect((err as JournalCorruptError).offset).toBe(second);
-    expect((err as Error).message).toContain(`byte ${second}`);
-    expect(readFileSync(file)).toEqual(buf); // nothing was cut
-  });
-
-  it('a damaged length field in the middle is corruption, not a torn tail', async () => {
-    const dir = tempDir();
-    const ops = [op(1), op(2), op(3)];
-    await write(dir, ops);
-    const file = join(dir, JOURNAL_FILE);
-    const buf = readFileSync(file);
-    const second = encodeRecord(ops[0]).length;
-    buf[second] = 0x7f; // length now runs far past the end of the file
-    writeFileSync(file, buf);
-    const err = await Journal.open(dir).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(JournalCorruptError);
-    expect((err as JournalCorruptError).offset).toBe(second);
-    expect(statSync(file).size).toBe(buf.length);
   });
 
   it('a short write is continued: the append resolves only once the whole record is written', async () => {
     const dir = tempDir();
     const { journal } = await Journal.open(dir);
-    const proto = await fileHandleProto(dir);
+    const proto = await fileHandleProto();
     const real = proto.write;
     let release!: () => void;
     const gate = new Promise<void>((r) => { release = r; });
     let calls = 0;
-    // First call: write only half of what was asked. Later calls wait for the gate.
     vi.spyOn(proto, 'write').mockImplementation(async function (this: unknown, buf: Buffer, off = 0, len = buf.length - off) {
       calls++;
       if (calls === 1) return real.call(this, buf, off, Math.floor(len / 2));
       await gate;
       return real.call(this, buf, off, len);
     });
-    const rec = encodeRecord(op(1, 'x'.repeat(1000)));
+    const o = op(1, 'x'.repeat(1000));
+    const recLen = encodeRecord(o, Buffer.from(journal.journalId, 'hex')).length;
     let resolved = false;
-    const p = journal.append(op(1, 'x'.repeat(1000))).then(() => { resolved = true; });
-    for (let t = 0; calls < 2 && !resolved && t < 2000; t++) await new Promise((r) => setTimeout(r, 1));
-    expect(statSync(join(dir, JOURNAL_FILE)).size).toBe(Math.floor(rec.length / 2));
+    const p = journal.append(o).then(() => { resolved = true; });
+    for (let t = 0; calls < 2 && t < 2000; t++) await new Promise((r) => setTimeout(r, 1));
+    expect(statSync(seg(dir, 0)).size).toBe(48 + Math.floor(recLen / 2));
     expect(resolved).toBe(false); // half a record is not durable
+    expect(journal.durableSeq).toBe(0);
     release();
     await p;
-    expect(statSync(join(dir, JOURNAL_FILE)).size).toBe(rec.length);
+    expect(statSync(seg(dir, 0)).size).toBe(48 + recLen);
     vi.restoreAllMocks();
     await journal.close();
-    expect(await readOps(dir)).toEqual([op(1, 'x'.repeat(1000))]);
+    expect((await Journal.open(dir)).ops).toEqual([o]);
   });
 
   it('a write that writes nothing is a journal failure, not an endless loop or a false ack', async () => {
-    const dir = tempDir();
-    const { journal } = await Journal.open(dir);
-    const proto = await fileHandleProto(dir);
-    vi.spyOn(proto, 'write').mockImplementation(async (buf: Buffer) => ({ bytesWritten: 0, buffer: buf }));
+    const { journal } = await Journal.open(tempDir());
+    vi.spyOn(await fileHandleProto(), 'write').mockImplementation(async (buf: Buffer) => ({ bytesWritten: 0, buffer: buf }));
     await expect(journal.append(op(1))).rejects.toThrow(/journal write failed: short write: 0 of \d+ bytes/);
     await expect(journal.append(op(2))).rejects.toThrow(/journal write failed/);
     vi.restoreAllMocks();
     await journal.close();
   });
 
-  it('ENOSPC on write rejects every waiting append, those queued behind the batch and every later one', async () => {
+  it('ENOSPC rejects every waiting append, those queued behind the batch and every later one', async () => {
     const dir = tempDir();
     const { journal } = await Journal.open(dir);
     await journal.append(op(1));
-    const proto = await fileHandleProto(dir);
     let fail!: () => void;
     const gate = new Promise<void>((r) => { fail = r; });
     let writing = false;
-    vi.spyOn(proto, 'write').mockImplementation(async () => {
+    vi.spyOn(await fileHandleProto(), 'write').mockImplementation(async () => {
       writing = true;
       await gate;
       throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
     });
     const first = [journal.append(op(2)), journal.append(op(3))].map((p) => p.then(() => 'ok', (e: Error) => e.message));
     while (!writing) await new Promise((r) => setTimeout(r, 1));
-    // Queued while the failing batch is being written: they ride on the next batch.
     const queued = [journal.append(op(4)), journal.append(op(5))].map((p) => p.then(() => 'ok', (e: Error) => e.message));
     fail();
     for (const r of await Promise.all([...first, ...queued])) expect(r).toMatch(/^journal write failed: ENOSPC/);
     await expect(journal.append(op(6))).rejects.toThrow(/journal write failed: ENOSPC/);
+    expect(journal.durableSeq).toBe(1);
     vi.restoreAllMocks();
-    await journal.close(); // closing a failed journal still works
-    expect((await readOps(dir)).map((o) => o.seq)).toEqual([1]);
+    await journal.close();
+    expect((await Journal.open(dir)).ops.map((o) => o.seq)).toEqual([1]);
   });
 
   it('EIO on fdatasync fails the journal the same way', async () => {
-    const dir = tempDir();
-    const { journal } = await Journal.open(dir);
-    const proto = await fileHandleProto(dir);
-    vi.spyOn(proto, 'datasync').mockRejectedValue(Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' }));
+    const { journal } = await Journal.open(tempDir());
+    vi.spyOn(await fileHandleProto(), 'datasync').mockRejectedValue(Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' }));
     const results = await Promise.allSettled([journal.append(op(1)), journal.append(op(2))]);
     expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected']);
     await expect(journal.append(op(3))).rejects.toThrow(/journal write failed: EIO/);
     vi.restoreAllMocks();
     await journal.close();
   });
+});
 
-  it('a gap in the sequence is corruption', async () => {
+describe('local journal: damage and repair at open', () => {
+  it('truncates a zero-filled tail (size extended, data never written)', async () => {
     const dir = tempDir();
-    writeFileSync(join(dir, JOURNAL_FILE), Buffer.concat([encodeRecord(op(1)), encodeRecord(op(3))]));
-    await expect(Journal.open(dir)).rejects.toThrow(/sequence 3, expected 2/);
+    await write(dir, ops(2));
+    appendFileSync(seg(dir, 0), Buffer.alloc(4096));
+    const r = await Journal.open(dir);
+    await r.journal.close();
+    expect(r.ops).toHaveLength(2);
+    expect(r.truncated).toMatchObject({ file: 'journal/00000000000000000001.seg', bytes: 4096 });
+  });
+
+  it('a flipped byte names the segment, offset and last good seq in one line', async () => {
+    const dir = tempDir();
+    await write(dir, ops(3));
+    const buf = readFileSync(seg(dir, 0));
+    const second = 48 + buf.readUInt32BE(48) + 8;
+    buf[second + 20] ^= 0x01;
+    writeFileSync(seg(dir, 0), buf);
+    const err = await corrupt(dir);
+    expect(err.message).toBe(`journal damaged: journal/00000000000000000001.seg at byte ${second} (after seq 1): checksum mismatch; run: chat-server verify --data ${dir}`);
+    expect([err.file, err.offset, err.seq]).toEqual(['journal/00000000000000000001.seg', second, 1]);
+    expect(readFileSync(seg(dir, 0))).toEqual(buf); // nothing was cut
+  });
+
+  it('a damaged length field in the middle is corruption, not a torn tail', async () => {
+    const dir = tempDir();
+    await write(dir, ops(3));
+    const buf = readFileSync(seg(dir, 0));
+    const second = 48 + buf.readUInt32BE(48) + 8;
+    buf[second] = 0x7f;
+    writeFileSync(seg(dir, 0), buf);
+    expect((await corrupt(dir)).offset).toBe(second);
+  });
+
+  it('damage at the end of a segment that is not the last is corruption', async () => {
+    const dir = tempDir();
+    await write(dir, ops(20), 300);
+    const file = seg(dir, 0);
+    const buf = readFileSync(file);
+    writeFileSync(file, buf.subarray(0, buf.length - 3));
+    const err = await corrupt(dir);
+    expect(err.file).toBe('journal/00000000000000000001.seg');
+  });
+
+  it('a missing middle segment names the missing seqs and the segments around it', async () => {
+    const dir = tempDir();
+    await write(dir, ops(20), 300);
+    const segs = listSegments(dir);
+    expect(segs.length).toBeGreaterThanOrEqual(3);
+    unlinkSync(segs[1].path);
+    const err = await corrupt(dir);
+    expect(err.message).toContain(`records ${segs[1].firstSeq}..${segs[2].firstSeq - 1} are missing: ${segs[0].rel} ends at seq ${segs[1].firstSeq - 1} and ${segs[2].rel} starts at seq ${segs[2].firstSeq}`);
+    expect(err.file).toBe(segs[2].rel);
+  });
+
+  it('a first segment that does not start at seq 1 is corruption', async () => {
+    const dir = tempDir();
+    await write(dir, ops(20), 300);
+    const segs = listSegments(dir);
+    unlinkSync(segs[0].path);
+    expect((await corrupt(dir)).message).toContain(`records 1..${segs[1].firstSeq - 1} are missing: the first segment ${segs[1].rel}`);
+  });
+
+  it('a segment of another journal is corruption', async () => {
+    const dir = tempDir();
+    await write(dir, ops(2));
+    const other = tempDir();
+    await write(other, ops(1));
+    const otherId = Buffer.from(readFileSync(seg(other, 0)).subarray(12, 28));
+    writeFileSync(join(dir, 'journal', '00000000000000000003.seg'), encodeHeader(otherId, 3));
+    expect((await corrupt(dir)).message).toMatch(/00000000000000000003\.seg at byte 12 \(after seq 2\): segment belongs to another journal/);
+  });
+
+  it('a well-formed record carrying another journal id, or an unknown op code, is corruption', async () => {
+    const dir = tempDir();
+    const id = Buffer.from(await write(dir, ops(1)), 'hex');
+    const foreign = encodeRecord(op(2), Buffer.alloc(16, 7));
+    appendFileSync(seg(dir, 0), Buffer.concat([foreign, encodeRecord(op(3), id)]));
+    expect((await corrupt(dir)).reason).toMatch(/^record belongs to another journal \(id 0707/);
+
+    const d2 = tempDir();
+    const id2 = Buffer.from(await write(d2, ops(1)), 'hex');
+    const rec = encodeRecord(op(2), id2);
+    rec[40] = 99;
+    rec.writeUInt32BE(crc32c(rec, 8), 4);
+    appendFileSync(seg(d2, 0), rec);
+    expect((await corrupt(d2)).reason).toBe('unknown op type code 99 in seq 2');
+  });
+
+  it('removes a last segment whose header is torn (a crash during a roll), with a warning', async () => {
+    const dir = tempDir();
+    await write(dir, ops(3));
+    const torn = join(dir, 'journal', '00000000000000000004.seg');
+    writeFileSync(torn, encodeHeader(Buffer.alloc(16), 4).subarray(0, 30));
+    const r = await Journal.open(dir);
+    expect(r.ops).toHaveLength(3);
+    expect(r.warnings).toEqual(['removed journal/00000000000000000004.seg: its header was torn (30 bytes) and it held no record, a crash while starting a segment']);
+    expect(existsSync(torn)).toBe(false);
+    await r.journal.append(op(4));
+    await r.journal.close();
+    expect((await Journal.open(dir)).ops).toHaveLength(4);
+  });
+
+  it('read() from before the oldest kept segment is a clear JournalRangeError', async () => {
+    const dir = tempDir();
+    const { journal } = await Journal.open(dir, { segmentBytes: 300 });
+    for (let s = 1; s <= 20; s++) await journal.append(op(s));
+    const after = { seq: 20, journalId: journal.journalId, journalDigest: journal.digest };
+    await journal.close();
+    unlinkSync(seg(dir, 0)); // retention removed it: the snapshot covers it
+    const r = await Journal.open(dir, { segmentBytes: 300, after });
+    expect(r.ops).toEqual([]);
+    const oldest = listSegments(dir)[0].firstSeq;
+    expect(() => r.journal.read(0)).toThrow(JournalRangeError);
+    expect(() => r.journal.read(0)).toThrow(`records after seq 0 are no longer in the journal: the oldest kept segment starts at seq ${oldest}`);
+    expect(await collect(r.journal.read(oldest - 1))).toEqual(Array.from({ length: 21 - oldest }, (_, i) => oldest + i));
+    await r.journal.close();
+  });
+});
+
+describe('v0 journal.log conversion', () => {
+  function v0(o: Op): Buffer {
+    const json = Buffer.from(JSON.stringify(o), 'utf8');
+    const rec = Buffer.allocUnsafe(16 + json.length);
+    rec.writeUInt32BE(8 + json.length, 0);
+    rec.writeBigUInt64BE(BigInt(o.seq), 8);
+    json.copy(rec, 16);
+    rec.writeUInt32BE(crc32(rec.subarray(8)), 4);
+    return rec;
+  }
+
+  it('converts once: same ops, a fresh id, journal.log kept as journal.log.v0-migrated, a torn v0 tail left out', async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'journal.log'), Buffer.concat([...ops(3).map(v0), v0(op(4)).subarray(0, 10)]));
+    const r = await Journal.open(dir);
+    expect(r.ops).toEqual(ops(3));
+    expect(r.warnings).toEqual([
+      'converted the v0 journal journal.log (3 records) to segment files in journal/; the old file is kept as journal.log.v0-migrated',
+      'journal.log had a torn record at its tail: 10 bytes left out of the conversion',
+    ]);
+    expect(existsSync(join(dir, 'journal.log'))).toBe(false);
+    expect(existsSync(join(dir, 'journal.log.v0-migrated'))).toBe(true);
+    await r.journal.append(op(4));
+    await r.journal.close();
+    const again = await Journal.open(dir);
+    expect(again.ops).toEqual(ops(4));
+    expect(again.warnings).toEqual([]);
+    await again.journal.close();
+  });
+
+  it('a conversion cut short by a crash is redone from journal.log', async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'journal.log'), Buffer.concat(ops(2).map(v0)));
+    mkdirSync(join(dir, 'journal.migrating'));
+    writeFileSync(join(dir, 'journal.migrating', '00000000000000000001.seg'), 'half');
+    const r = await Journal.open(dir);
+    expect(r.ops).toEqual(ops(2));
+    expect(existsSync(join(dir, 'journal.migrating'))).toBe(false);
+    await r.journal.close();
+  });
+
+  it('damage in the middle of journal.log stops the conversion naming journal.log', async () => {
+    const dir = tempDir();
+    const buf = Buffer.concat(ops(3).map(v0));
+    const second = v0(op(1)).length;
+    buf[second + 12] ^= 0xff;
+    writeFileSync(join(dir, 'journal.log'), buf);
+    const err = await corrupt(dir);
+    expect(err.message).toMatch(new RegExp(`^journal damaged: journal.log at byte ${second} \\(after seq 1\\)`));
+    expect(existsSync(join(dir, 'journal'))).toBe(false);
+  });
+});
+
+describe('readJournalDir (offline, no lock)', () => {
+  it('reads beside an open journal, never truncates, and reports a torn tail as the end of the read', async () => {
+    const dir = tempDir();
+    const { journal } = await Journal.open(dir, { segmentBytes: 300 });
+    for (let s = 1; s <= 10; s++) await journal.append(op(s));
+    const last = listSegments(dir).at(-1)!.path;
+    appendFileSync(last, Buffer.from([0, 0, 1, 0, 9]));
+    const size = statSync(last).size;
+    const r = readJournalDir(dir);
+    expect(r).toMatchObject({ journalId: journal.journalId, headSeq: 10, journalDigest: journal.digest, tail: { bytes: 5 } });
+    expect(r.ops).toEqual(ops(10));
+    expect(statSync(last).size).toBe(size);
+    await journal.close();
+  });
+
+  it('an empty dir has no journal: CHAT_ERR_NOT_FOUND', () => {
+    expect(() => readJournalDir(tempDir())).toThrow(/no journal in/);
   });
 });
