@@ -4,10 +4,11 @@
  * markdown table on stdout and the raw figures in bench/results/latest.json (plus
  * the table in bench/results/latest.md). docs/PERFORMANCE.md quotes these files.
  *
- *   node bench/run-all.js [--quick] [--only fanout,send-startup,idle-memory]
+ *   node bench/run-all.js [--quick] [--only fanout,send-startup,idle-memory,durable-writes,history]
  *
- * --quick: fewer runs per figure and a shorter paced phase (about a minute in all);
- * the full run takes a few minutes on 2 cores.
+ * --quick: fewer runs per figure, a shorter paced phase, 1 s write runs and a history
+ * of 10^5 messages instead of 10^6 (about two minutes in all); the full run takes
+ * several minutes on 2 cores (building the 10^6-message history alone ~30-60 s).
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -23,6 +24,9 @@ const BENCHES = [
   { id: 'fanout', script: 'bench/fanout.js', nodeArgs: ['--expose-gc'], timeoutMs: 240_000 },
   { id: 'send-startup', script: 'bench/send-startup.js', nodeArgs: [], timeoutMs: 120_000 },
   { id: 'idle-memory', script: 'bench/idle-memory.js', nodeArgs: [], timeoutMs: 180_000 },
+  { id: 'durable-writes', script: 'bench/durable-writes.js', nodeArgs: [], timeoutMs: 240_000 },
+  // Building 10^6 messages is bounded at 120 s, each restart at 300 s.
+  { id: 'history', script: 'bench/history.js', nodeArgs: [], timeoutMs: 900_000 },
 ];
 const only = flags.only ? String(flags.only).split(',') : BENCHES.map((b) => b.id);
 
@@ -116,5 +120,53 @@ function render(res) {
   } else if (im) {
     lines.push(`| ${what} | ${im.error ?? im.notes?.join('; ') ?? 'not measured'} | | | ≤ 3 KiB | |`);
   }
+  renderDurable(res.benches['durable-writes'], lines);
+  renderHistory(res.benches.history, lines);
   return lines.join('\n');
+}
+
+function renderDurable(d, lines) {
+  if (!d?.scenarios) {
+    if (d) lines.push(`| durable acknowledged writes | ${d.error ?? d.notes?.join('; ') ?? 'not measured'} | | | ≥ 3k/s (1 writer), ≥ 50k/s (50) | |`);
+    return;
+  }
+  const fs = d.fileSystem ? `; data on ${d.fileSystem.type} (${d.fileSystem.device}, ${d.fileSystem.mountPoint})` : '';
+  for (const s of Object.values(d.scenarios)) {
+    const o = s.ours;
+    const errs = o.errors.length ? `; ${o.errors.length} failed run(s): ${o.errors[0]}` : '';
+    const refused = o.refused ? `; ${o.refused} SENDs REFUSED` : '';
+    lines.push(`| ${s.what}: acknowledged writes/s | ${fmtRate(o.rate)}/s | ${fmtRate(s.disk.recordsPerSecond)} records/s ` +
+      `(Node loop: 150 B write + fdatasync, ${s.disk.perFsync} record${s.disk.perFsync > 1 ? 's' : ''} per fsync) | ${ratio(o.rate, s.disk.recordsPerSecond)} | ${s.target} | ` +
+      `ack latency p50 ${fmtMs(o.p50)}, p99 ${fmtMs(o.p99)}; ${Number.isFinite(o.writesPerFsync) ? o.writesPerFsync.toFixed(1) : 'n/a'} writes per fsync; ` +
+      `server CPU ${Number.isFinite(o.serverCpu) ? `${(o.serverCpu * 100).toFixed(0)}%` : 'n/a'}; disk fsync p50 ${fmtMs(s.disk.fsyncP50)}, p99 ${fmtMs(s.disk.fsyncP99)}; ` +
+      `${o.ok} runs of ${d.seconds} s${fs}${refused}${errs} |`);
+  }
+}
+
+function renderHistory(h, lines) {
+  if (!h?.dataset) {
+    if (h) lines.push(`| history at 10^6 messages | ${h.error ?? h.notes?.join('; ') ?? 'not measured'} | | | | |`);
+    return;
+  }
+  const ds = h.dataset;
+  const n = fmtRate(ds.stored);
+  const mib = (x) => (Number.isFinite(x) ? `${(x / 2 ** 20).toFixed(0)} MiB` : 'n/a');
+  const target = 'fast at 10^6 (issue 3)';
+  if (Number.isFinite(ds.rate)) {
+    lines.push(`| history: storing ${n} messages of 100 B through the server (${h.writers} writers pipelining) | ${fmtRate(ds.rate)} messages/s | — | — | (setup) | ` +
+      `${ds.seconds.toFixed(1)} s; ${ds.fsyncs} fsyncs; server RSS after ${mib(ds.serverMemory?.rss)}${ds.complete ? '' : '; INCOMPLETE (time bound)'} |`);
+  }
+  const r = h.restart;
+  if (r) {
+    lines.push(`| restart with ${n} stored messages: spawn → "listening" | ${fmtMs(r.ours.startMs)} | ${fmtMs(r.empty.startMs)} (empty data dir) | ${ratio(r.ours.startMs, r.empty.startMs)} | (context) | ` +
+      `RSS at listening ${mib(r.ours.rssAtListen)} (empty dir ${mib(r.empty.rssAtListen)}), 2 s later ${mib(r.ours.rssAfter2s)}, peak ${mib(r.ours.peakAtListen)}; ${r.ours.perRun.length} run(s) |`);
+  }
+  const ping = h.queries?.ping;
+  for (const [id, q] of Object.entries(h.queries ?? {})) {
+    if (id === 'ping') continue;
+    lines.push(`| ${q.request} at ${n} messages: ${q.what} | ${fmtMs(q.median)} | ${fmtMs(ping.median)} (PING round trip) | ${ratio(q.median, ping.median)} | ${target} | ` +
+      `p99 ${fmtMs(q.p99)}, first call ${fmtMs(q.cold)}; ${q.messages} message(s), ${(q.bytes / 1024).toFixed(1)} KiB${q.more ? ', more' : ''}; ` +
+      `with client decoding ${fmtMs(q.decodedMedian)}; ${q.reps} reps${q.problems?.length ? `; PROBLEMS: ${q.problems.join(', ')}` : ''} |`);
+  }
+  for (const note of h.notes ?? []) lines.push(`| history | ${note} | | | | |`);
 }

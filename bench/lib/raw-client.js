@@ -75,6 +75,7 @@ export class RawClient {
     this.messages = 0; // MESSAGE pushes received
     this.lastMessageAt = 0;
     this.onMessage = undefined; // (buf, start, end) => void
+    this.onSendReply = undefined; // () => void, after each pipelined SEND's reply (or error)
     this.closed = false;
     this.closeReason = undefined;
     this.pending = undefined; // bytes of an unfinished frame
@@ -122,6 +123,20 @@ export class RawClient {
       });
       this.socket.write(encodeRequest(name, reqId, payload));
     });
+  }
+
+  /**
+   * request(), timed: resolves {payload, ms, decodedMs, bytes}: ms from just before the
+   * write until the whole reply frame had arrived (before decoding it), decodedMs until
+   * it was decoded, bytes = the reply's payload size. ERROR rejects as request() does.
+   */
+  async timedRequest(name, payload = {}, timeoutMs = 30_000) {
+    const reqId = this.nextReqId;
+    const t0 = performance.now();
+    const pending = this.request(name, payload, timeoutMs);
+    const entry = this.waiting.get(reqId); // set synchronously by request()
+    const reply = await pending;
+    return { payload: reply, ms: (entry?.arrivedAt ?? performance.now()) - t0, decodedMs: performance.now() - t0, bytes: entry?.bytes ?? NaN };
   }
 
   /**
@@ -185,7 +200,9 @@ export class RawClient {
   }
 
   replied() {
-    if (--this.outstanding === 0) {
+    const left = --this.outstanding;
+    if (this.onSendReply) this.onSendReply();
+    if (left === 0) {
       const ws = this.idleWaiters;
       this.idleWaiters = [];
       for (const w of ws) w();
@@ -197,6 +214,11 @@ export class RawClient {
       this.socket.write(encodeRequest('PING', this.nextReqId++, {}));
       return;
     }
+    const w = reqId !== 0 ? this.waiting.get(reqId) : undefined;
+    if (w) { // for timedRequest(): when the frame was complete, before decoding it
+      w.arrivedAt = performance.now();
+      w.bytes = payload.length;
+    }
     let d;
     try {
       d = decodeFrame({ code, reqId, payload });
@@ -205,7 +227,6 @@ export class RawClient {
       this.socket.destroy();
       return;
     }
-    const w = reqId !== 0 ? this.waiting.get(reqId) : undefined;
     if (w) {
       this.waiting.delete(reqId);
       if (d.kind === 'error') w.reject(new Error(`${w.name}: ${d.payload.name}: ${d.payload.message}`));
