@@ -23,7 +23,7 @@
  * Everything else apply() changes in place (user fields, sessions Maps, members,
  * invitations), so capture copies users and groups.
  */
-import { compareCodeUnits, stateDigest } from './digest.js';
+import { stateDigest } from './digest.js';
 import {
   createState, directKey,
   type GroupRecord, type Role, type State, type StoredMessage, type UserRecord,
