@@ -12,6 +12,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { chat, removeDir, ROOT, startServer, tempDir, type ServerProcess } from './harness.js';
 
 const SERVER_BIN = join(ROOT, 'bin/chat-server.js');
+/** The journal's only segment in a fresh data dir (docs/STORAGE.md). */
+const segment = (dataDir: string): string => join(dataDir, 'journal', '00000000000000000001.seg');
 const running: ServerProcess[] = [];
 const dirs: string[] = [];
 afterEach(async () => {
@@ -42,7 +44,7 @@ describe('data directory lock', () => {
     const cfg = tempDir();
     dirs.push(cfg);
     expect((await chat({ server: s.address, configDir: cfg, user: 'alice', password: 'pw-alice' }, ['register'])).code).toBe(0);
-    const journal = join(s.dataDir, 'journal.log');
+    const journal = segment(s.dataDir);
     const before = readFileSync(journal);
     const pid = s.proc.pid!;
 
@@ -107,7 +109,7 @@ proto.write = function (...args) {
     const alice = { server: s.address, configDir: cfg, user: 'alice' };
     expect((await chat({ ...alice, password: 'pw-alice' }, ['register'])).code).toBe(0);
     expect((await chat(alice, ['group', 'create', 'dev'])).code).toBe(0);
-    const size = readFileSync(join(dataDir, 'journal.log')).length;
+    const size = readFileSync(segment(dataDir)).length;
 
     writeFileSync(marker, '');
     const sent = await chat(alice, ['send', '-g', 'dev', 'lost']);
@@ -121,7 +123,7 @@ proto.write = function (...args) {
     expect(s.logs.find((l) => l.level === 60)).toMatchObject({ msg: 'journal write failed; stopping' });
     expect(existsSync(join(dataDir, 'LOCK'))).toBe(false); // released on the way out
 
-    expect(readFileSync(join(dataDir, 'journal.log')).length).toBe(size); // the unacknowledged send is not there
+    expect(readFileSync(segment(dataDir)).length).toBe(size); // the unacknowledged send is not there
     const again = await server({ dataDir });
     expect((await chat({ ...alice, server: again.address, password: 'pw-alice' }, ['whoami'])).code).toBe(0); // a warning would have come by now
     expect(again.logs.filter((l) => (l.level as number) >= 40)).toEqual([]); // no stale lock, no torn tail

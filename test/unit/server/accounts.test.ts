@@ -20,7 +20,8 @@ describe('REGISTER', () => {
     expect(r.profile).toMatchObject({ name: 'ann', displayName: 'Ann A', age: 31, gender: 'f', admin: false });
     expect((await c.request('WHOAMI')).profile.name).toBe('ann');
     // Neither the password nor the token is on disk or in the log.
-    const journal = readFileSync(join(ts.dataDir, 'journal.log'), 'utf8');
+    const journal = readFileSync(join(ts.dataDir, 'journal', '00000000000000000001.seg'), 'utf8');
+    expect(journal).toContain('Ann A'); // the record is there
     expect(journal).not.toContain('secret-1');
     expect(journal).not.toContain(r.token);
     expect(JSON.stringify(ts.logs)).not.toContain('secret-1');

@@ -1,11 +1,12 @@
 /**
  * chat-server CLI: exit codes and one-line errors (SPEC §2, §3), run in-process.
  */
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { encodeRecord } from '../../../src/journal/journal.js';
+import { encodeRecord, listSegments } from '../../../src/journal/journal.js';
+import { writeJournalFiles } from '../../../src/journal/segments.js';
 import { main } from '../../../src/server/cli.js';
 import { DEFAULT_LIMITS, parseLimitFlags, resolveLimits } from '../../../src/server/limits.js';
 import { Engine } from '../../../src/server/engine.js';
@@ -119,13 +120,17 @@ describe('chat-server start failures', () => {
     }
   });
 
-  it('a journal damaged in the middle exits 8 naming the offset', async () => {
+  it('a journal damaged in the middle exits 8 naming the segment and offset', async () => {
     const ops = [1, 2, 3].map((seq) => ({ seq, ts: seq, type: 'message.send' as const, kind: 2 as const, from: 'a', text: 'x' }));
-    const buf = Buffer.concat(ops.map((o) => encodeRecord(o)));
-    const second = encodeRecord(ops[0]).length;
+    const id = Buffer.alloc(16, 1);
+    mkdirSync(join(dir, 'journal'));
+    writeJournalFiles(join(dir, 'journal'), id, ops, 1 << 20);
+    const file = listSegments(dir)[0].path;
+    const buf = readFileSync(file);
+    const second = 48 + encodeRecord(ops[0], id).length;
     buf[second + 12] ^= 0xff;
-    writeFileSync(join(dir, 'journal.log'), buf);
+    writeFileSync(file, buf);
     expect(await main(['start', '--data', dir, '--listen', '127.0.0.1:0', '--log-level', 'silent'])).toBe(8);
-    expect(stderr.at(-1)).toContain(`damaged at byte ${second}`);
+    expect(stderr.at(-1)).toBe(`chat-server: journal damaged: journal/00000000000000000001.seg at byte ${second} (after seq 1): checksum mismatch; run: chat-server verify --data ${dir}\n`);
   });
 });

@@ -1,11 +1,13 @@
 /**
- * Engine: replay at start, commit = apply now + durable later, whenDurable, and the
- * stop on a journal failure.
+ * Engine: replay at start, commit = apply now + durable later, whenDurable, the stop
+ * on a journal failure, and what it exposes of the journal (id, digest, follow).
  */
+import { appendFileSync, statSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { silentLogger } from '../../../src/common/logger.js';
+import { listSegments } from '../../../src/journal/journal.js';
 import { ApplyError } from '../../../src/state/apply.js';
 import { Engine } from '../../../src/server/engine.js';
 import { useScratchDirs } from './helpers.js';
@@ -70,5 +72,56 @@ describe('Engine', () => {
     expect(failures[0].message).toMatch(/no space left/);
     await expect(e.commit(user('c'))).rejects.toThrow(/journal failed/);
     await e.close();
+  });
+});
+
+describe('Engine and the segmented journal', () => {
+  it('journalDigest always describes state.seq, is stable across a reopen, and journalId persists', async () => {
+    const d = dir();
+    const e = await Engine.open({ dataDir: d, log: silentLogger(), segmentBytes: 400 });
+    expect(e.journalId).toMatch(/^[0-9a-f]{32}$/);
+    expect(e.journalDigest).toBe('0'.repeat(64));
+    const p = e.commit(user('ann'));
+    const afterAnn = e.journalDigest; // updated with the commit, before it is durable
+    expect(afterAnn).not.toBe('0'.repeat(64));
+    await p;
+    for (const n of ['ben', 'cat', 'dan', 'eve', 'fay']) await e.commit(user(n));
+    const { journalId, journalDigest } = e;
+    await e.close();
+    expect(listSegments(d).length).toBeGreaterThan(1); // segmentBytes reaches the journal
+    const again = await Engine.open({ dataDir: d, log: silentLogger() });
+    expect([again.journalId, again.journalDigest, again.seq]).toEqual([journalId, journalDigest, 6]);
+    await again.close();
+  });
+
+  it('engine.journal.follow yields committed ops once durable, in order', async () => {
+    const e = await Engine.open({ dataDir: dir(), log: silentLogger() });
+    await e.commit(user('ann'));
+    const ac = new AbortController();
+    const seen: Array<[number, boolean]> = [];
+    const following = (async () => {
+      for await (const r of e.journal.follow(0, ac.signal)) {
+        seen.push([r.seq, e.isDurable(r.seq)]);
+        if (r.seq === 3) ac.abort();
+      }
+    })();
+    await Promise.all([e.commit(user('ben')), e.commit(user('cat'))]);
+    await following;
+    expect(seen).toEqual([[1, true], [2, true], [3, true]]);
+    await e.close();
+  });
+
+  it('reports a torn tail it cut, as file, offset and bytes', async () => {
+    const d = dir();
+    const e = await Engine.open({ dataDir: d, log: silentLogger() });
+    await e.commit(user('ann'));
+    await e.close();
+    const last = listSegments(d).at(-1)!.path;
+    const size = statSync(last).size;
+    appendFileSync(last, Buffer.from([0, 0, 1, 0, 9, 9, 9]));
+    const again = await Engine.open({ dataDir: d, log: silentLogger() });
+    expect(again.recovered).toEqual({ file: 'journal/00000000000000000001.seg', offset: size, bytes: 7 });
+    expect(again.seq).toBe(1);
+    await again.close();
   });
 });

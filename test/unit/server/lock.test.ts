@@ -4,12 +4,13 @@
  * clean stop and with a failed start. (A journal failure stopping the real server:
  * test/integration/lock.test.ts.)
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ChatError } from '../../../src/common/errors.js';
 import { silentLogger } from '../../../src/common/logger.js';
-import { encodeRecord, JournalCorruptError } from '../../../src/journal/journal.js';
+import { encodeRecord, JournalCorruptError, listSegments } from '../../../src/journal/journal.js';
+import { writeJournalFiles } from '../../../src/journal/segments.js';
 import { LOCK_FILE } from '../../../src/journal/lock.js';
 import { Engine } from '../../../src/server/engine.js';
 import { addUser, setPassword } from '../../../src/server/offline.js';
@@ -45,7 +46,7 @@ describe('data directory lock', () => {
   it('useradd and passwd while the server runs are CONFLICT and leave the journal alone', async () => {
     const ts = await testServer();
     await ts.user('ann');
-    const journal = join(ts.dataDir, 'journal.log');
+    const journal = listSegments(ts.dataDir)[0].path;
     const before = readFileSync(journal);
     const add = await conflict(addUser({ dataDir: ts.dataDir, name: 'root', password: 'rootpw', log: silentLogger(), scrypt: fast }));
     expect(add.message).toContain('in use by chat-server start');
@@ -71,9 +72,13 @@ describe('data directory lock', () => {
   it('a start that fails (damaged journal, port in use, bad TLS key) releases the lock', async () => {
     const d = dir();
     const ops = [1, 2, 3].map((seq) => ({ seq, ts: seq, type: 'message.send' as const, kind: 2 as const, from: 'a', text: 'x' }));
-    const buf = Buffer.concat(ops.map((o) => encodeRecord(o)));
-    buf[encodeRecord(ops[0]).length + 12] ^= 0xff;
-    writeFileSync(join(d, 'journal.log'), buf);
+    const id = Buffer.alloc(16, 1);
+    mkdirSync(join(d, 'journal'));
+    writeJournalFiles(join(d, 'journal'), id, ops, 1 << 20);
+    const file = listSegments(d)[0].path;
+    const buf = readFileSync(file);
+    buf[48 + encodeRecord(ops[0], id).length + 12] ^= 0xff;
+    writeFileSync(file, buf);
     await expect(Engine.open({ dataDir: d, log: silentLogger() })).rejects.toBeInstanceOf(JournalCorruptError);
     expect(existsSync(join(d, LOCK_FILE))).toBe(false);
     await expect(Engine.open({ dataDir: d, log: silentLogger() })).rejects.toBeInstanceOf(JournalCorruptError); // not CONFLICT

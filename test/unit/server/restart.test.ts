@@ -4,10 +4,11 @@
  * taken over, each with a warning after the "listening" line (SPEC §3, §8).
  */
 import { spawnSync } from 'node:child_process';
-import { appendFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, statSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { listSegments } from '../../../src/journal/journal.js';
 import { useTestServer } from './helpers.js';
 
 const testServer = useTestServer();
@@ -45,12 +46,14 @@ describe('restart', () => {
     const dir = first.dataDir;
     await first.user('ann');
     await first.stop();
-    appendFileSync(join(dir, 'journal.log'), Buffer.from([0, 0, 1, 0, 9, 9, 9]));
+    const last = listSegments(dir).at(-1)!;
+    const size = statSync(last.path).size;
+    appendFileSync(last.path, Buffer.from([0, 0, 1, 0, 9, 9, 9]));
     const second = await testServer({ dataDir: dir });
     // SPEC §3: the first line says where it listens; the SPEC §8 warning comes right after.
     expect(second.logs.map((l) => l.msg).slice(0, 2)).toEqual(['listening', 'journal had a torn record at its tail; truncated it']);
-    expect(second.logs[1]).toMatchObject({ level: 40, truncatedBytes: 7, path: join(dir, 'journal.log') });
-    expect(second.srv.engine.recovered).toEqual({ path: join(dir, 'journal.log'), truncatedBytes: 7 });
+    expect(second.logs[1]).toMatchObject({ level: 40, file: last.rel, offset: size, bytes: 7 });
+    expect(second.srv.engine.recovered).toEqual({ file: last.rel, offset: size, bytes: 7 });
     await (await second.client()).login('ann');
   });
 
