@@ -130,9 +130,11 @@ export class FakeServer {
     switch (name) {
       case 'HELLO':
         return { version: 1, server: 'fake', role: 'primary', registration: true, maxFrame: 1 << 20, maxText: 4096, pingMs: this.opts.pingMs ?? 0 };
-      case 'PING': case 'BYE': case 'LISTEN':
-        if (name === 'LISTEN') c.listening = p.on;
+      case 'PING': case 'BYE':
         return {};
+      case 'LISTEN': // no catch-up here: it reports its head and delivers what comes after
+        c.listening = p.on;
+        return { headSeq: this.seq };
       case 'REGISTER': {
         if (this.users.has(p.name)) fail('CHAT_ERR_CONFLICT', `user name "${p.name}" is taken`);
         this.users.set(p.name, { password: p.password, displayName: p.displayName ?? p.name, age: p.age, gender: p.gender });

@@ -8,8 +8,10 @@ import { whoamiCommand } from './whoami.js';
 import type { AnyCommand } from './define.js';
 import { groupCommand, GROUP_SUBCOMMANDS } from './group.js';
 import { groupsCommand } from './groups.js';
+import { historyCommand } from './history.js';
 import { joinCommand } from './join.js';
 import { leaveCommand } from './leave.js';
+import { searchCommand } from './search.js';
 import { sendCommand } from './send.js';
 import { tailCommand } from './tail.js';
 import { usersCommand } from './users.js';
@@ -19,7 +21,7 @@ export const COMMANDS: AnyCommand[] = [
   registerCommand, loginCommand, logoutCommand, whoamiCommand, passwdCommand, renameCommand,
   groupsCommand, groupCommand, joinCommand, leaveCommand,
   usersCommand,
-  sendCommand, tailCommand, waitCommand,
+  sendCommand, historyCommand, searchCommand, tailCommand, waitCommand,
 ];
 
 function firstWord(c: AnyCommand): string {

@@ -1,16 +1,29 @@
 /**
- * `chat tail [-g GROUP]... [--with USER] [--json]` (SPEC §4): print messages as they
- * arrive until SIGINT/SIGTERM, then leave cleanly and exit 0.
+ * `chat tail [-g GROUP]... [--with USER] [--resume] [--json]` (SPEC §4): print messages
+ * as they arrive until SIGINT/SIGTERM, then leave cleanly and exit 0.
  *
  * Contract:
  *  - filters: -g (repeatable) keeps those groups, --with USER keeps the direct
  *    messages between the caller and USER; given together, either kind passes; with
  *    no filter everything the server pushes passes (groups, direct, broadcasts);
  *  - every -g group must exist and have the caller as a member (4 / 5 at once);
+ *  - nothing stored after the command connected is missed: LISTEN without afterSeq
+ *    makes the server push what was stored since it accepted the connection, and a
+ *    seq at or below the last one handled is dropped (the server may push a message
+ *    twice around LISTEN, never out of seq order on one connection);
+ *  - --resume: the position (last seq handled) is kept per server, user, state dir
+ *    ("device") and filter (cursor-store.ts). A run first reads with FEED everything
+ *    stored after the saved position and prints what passes the filter, then LISTENs
+ *    from the last seq read, so across an interrupted run and the next each message is
+ *    printed exactly once. The position is saved at most every 100 ms while messages
+ *    come, and always when the command ends (SIGINT, SIGTERM, an error). The first run
+ *    (no saved position) prints nothing old: it starts at the server's head and says
+ *    so on stderr;
  *  - a failed first connect exits 7; once running, a lost connection or a server
  *    GOODBYE is reported on stderr and followed by reconnects with exponential
  *    backoff and jitter (capped at MAX_DELAY_MS), logging in again with the session
- *    token of the first login; a message is printed at most once per run (by seq).
+ *    token of the first login, and LISTEN from the last seq handled, so nothing
+ *    stored while it was away is lost (beyond 10000 such messages it pages with FEED).
  */
 import { ChatError, isChatError } from '../../../common/errors.js';
 import { checkName } from '../../../common/names.js';
@@ -23,10 +36,12 @@ import { requireMember } from '../hints.js';
 import { resolveSettings, single, type CommonArgs, type Settings } from '../options.js';
 import type { Output } from '../output.js';
 import { connect, outputFor, storeFor } from '../session.js';
+import { CursorSaver, CursorStore, stateDir, type CursorKey } from '../../cursor-store.js';
 
 export interface TailArgs extends CommonArgs {
   group?: string | string[];
   with?: string | string[];
+  resume?: boolean;
 }
 
 export interface TailFilter {
@@ -36,7 +51,6 @@ export interface TailFilter {
 
 const BASE_DELAY_MS = 250;
 const MAX_DELAY_MS = 5000;
-const SEEN_LIMIT = 10_000;
 
 export function tailFilter(argv: TailArgs): TailFilter {
   const groups = new Set(([] as string[]).concat(argv.group ?? []).map((g) => checkName('group', String(g))));
@@ -61,12 +75,43 @@ export function reconnectDelay(attempt: number, random: () => number = Math.rand
 }
 
 /**
- * Messages passing `filter` stored after `afterSeq` (oldest first), to print after a
- * reconnect. The command table has no history request yet, so there is nothing to
- * fetch and the gap is only reported; `chat tail --resume` fills this in.
+ * Reads with FEED everything addressed to the user stored after `afterSeq` up to the
+ * durable head, oldest first, handing each message to `printer`; returns the seq up to
+ * which everything has been read (the head the first page reported).
  */
-export async function fetchMissed(_conn: ChatConnection, _filter: TailFilter, _afterSeq: number): Promise<Payload[]> {
-  return [];
+export async function fetchMissed(conn: ChatConnection, printer: Printer, afterSeq: number): Promise<number> {
+  let after = afterSeq;
+  let upToSeq = 0;
+  for (;;) {
+    const r = await conn.request('FEED', { afterSeq: after, upToSeq });
+    for (const m of r.messages as Payload[]) printer.print(m);
+    if (r.messages.length > 0) after = (r.messages[r.messages.length - 1] as Payload).seq;
+    upToSeq = r.upToSeq;
+    if (!r.more) {
+      printer.advanceTo(upToSeq);
+      return Math.max(after, upToSeq);
+    }
+  }
+}
+
+/**
+ * Turns LISTEN on. `from` undefined: the server catches up from when it accepted the
+ * connection; a number: from that seq (LISTEN afterSeq), reading with FEED first when
+ * the server says it is too much for LISTEN (TOO_LARGE) or when `feedFirst`.
+ */
+async function subscribe(conn: ChatConnection, printer: Printer, from: number | undefined, feedFirst: boolean): Promise<void> {
+  if (from !== undefined && feedFirst) from = await fetchMissed(conn, printer, from);
+  for (;;) {
+    try {
+      const r = await conn.request('LISTEN', from === undefined ? { on: true } : { on: true, afterSeq: from });
+      // Every message up to headSeq was pushed before this reply.
+      printer.advanceTo(r.headSeq);
+      return;
+    } catch (err) {
+      if (from === undefined || !isChatError(err, 'CHAT_ERR_TOO_LARGE')) throw err;
+      from = await fetchMissed(conn, printer, from);
+    }
+  }
 }
 
 function isNetworkError(err: unknown): err is ChatError {
@@ -74,12 +119,15 @@ function isNetworkError(err: unknown): err is ChatError {
 }
 
 /** Resolves on the first SIGINT/SIGTERM; a second one exits at once. */
-function stopSignal(): { stopped: Promise<'stop'>; dispose(): void } {
+function stopSignal(onForce: () => void): { stopped: Promise<'stop'>; dispose(): void } {
   let fire!: () => void;
   let fired = false;
   const stopped = new Promise<'stop'>((r) => { fire = () => r('stop'); });
   const onSignal = () => {
-    if (fired) process.exit(0);
+    if (fired) {
+      onForce();
+      process.exit(0);
+    }
     fired = true;
     fire();
   };
@@ -88,34 +136,40 @@ function stopSignal(): { stopped: Promise<'stop'>; dispose(): void } {
   return { stopped, dispose: () => { process.off('SIGINT', onSignal); process.off('SIGTERM', onSignal); } };
 }
 
-class Printer {
-  private readonly seen = new Set<number>();
-  lastSeq = 0;
-  constructor(private readonly out: Output, private readonly filter: TailFilter, private readonly me: string) {}
+/** Prints each message once, in seq order; `lastSeq` is the highest seq handled. */
+export class Printer {
+  constructor(private readonly out: Output, private readonly filter: TailFilter, private readonly me: string,
+    public lastSeq = 0, private readonly onAdvance: (seq: number) => void = () => undefined) {}
 
   print(m: Payload): void {
-    if (this.seen.has(m.seq) || !matchesTail(this.filter, m, this.me)) return;
-    this.seen.add(m.seq);
-    if (this.seen.size > SEEN_LIMIT) this.seen.delete(this.seen.values().next().value as number);
-    this.lastSeq = Math.max(this.lastSeq, m.seq);
-    this.out.line(formatMessage(m));
-    this.out.object(messageJson(m));
+    if (m.seq <= this.lastSeq) return; // seen already (a LISTEN catch-up repeats a few)
+    if (matchesTail(this.filter, m, this.me)) {
+      this.out.line(formatMessage(m));
+      this.out.object(messageJson(m));
+    }
+    this.advanceTo(m.seq);
+  }
+
+  /** Everything up to `seq` has been handled (read, printed or filtered out). */
+  advanceTo(seq: number): void {
+    if (seq <= this.lastSeq) return;
+    this.lastSeq = seq;
+    this.onAdvance(seq);
   }
 }
 
-/** LISTEN on `conn`, print until it closes or we are told to stop. */
+/** LISTEN on `conn` (see subscribe), print until it closes or we are told to stop. */
 async function listen(conn: ChatConnection, printer: Printer, filter: TailFilter, out: Output,
-  stopped: Promise<'stop'>): Promise<'stop' | ChatError> {
+  stopped: Promise<'stop'>, from: number | undefined, feedFirst: boolean): Promise<'stop' | ChatError> {
   const ended = new Promise<ChatError>((resolve) => {
     conn.on('MESSAGE', (p) => printer.print(p.message));
     conn.on('GOODBYE', (p) => out.note(`the server says goodbye: ${String(p.reason)}`));
     conn.once('close', (err) => resolve(err ?? new ChatError('CHAT_ERR_NETWORK', `connection to ${conn.address} closed`)));
   });
   for (const group of filter.groups) await requireMember(conn, group);
-  await conn.request('LISTEN', { on: true });
+  await subscribe(conn, printer, from, feedFirst);
   // Printed once the server will deliver to us, so scripts (and tests) can sequence on it.
   out.note('listening for messages (Ctrl-C to stop)');
-  for (const m of await fetchMissed(conn, filter, printer.lastSeq)) printer.print(m);
   return Promise.race([ended, stopped]);
 }
 
@@ -158,26 +212,47 @@ export async function tail(argv: TailArgs): Promise<void> {
   const settings = resolveSettings(argv, 'tail');
   const filter = tailFilter(argv);
   const out = outputFor(settings);
-  const signal = stopSignal();
+  let saver: CursorSaver | undefined;
+  const flush = () => {
+    try {
+      saver?.flush();
+    } catch (err) {
+      out.note((err as Error).message);
+    }
+  };
+  const signal = stopSignal(flush);
   let conn: ChatConnection | undefined = await connect(settings, true);
   let session: Session | undefined;
   try {
     session = await logIn(conn, settings.credentials, storeFor(settings));
-    const printer = new Printer(out, filter, session.user);
-    for (;;) {
+    let from: number | undefined;
+    if (argv.resume) {
+      const key: CursorKey = { server: settings.server, user: session.user, groups: [...filter.groups], with: filter.with };
+      const store = new CursorStore(stateDir(settings.env));
+      from = store.load(key);
+      saver = new CursorSaver(store, key, from ?? 0, 100, (err) => out.note(err.message));
+      if (from === undefined) out.note(`no saved position in ${store.dir} for ${session.user}@${settings.server} and this filter: starting at the newest message (the next --resume prints what came meanwhile)`);
+    }
+    const s = saver;
+    const printer = new Printer(out, filter, session.user, from ?? 0, s ? (seq) => s.advance(seq) : undefined);
+    for (let round = 0; ; round++) {
       let ended: 'stop' | ChatError;
       try {
-        ended = await listen(conn, printer, filter, out, signal.stopped);
+        // First round: FEED from the saved position (--resume); later rounds: LISTEN from the last seq handled.
+        // (A first run saves the head LISTEN reports: every account's head is past its creation, so above 0.)
+        ended = await listen(conn, printer, filter, out, signal.stopped, round === 0 ? from : printer.lastSeq, round === 0);
       } catch (err) {
         if (!isNetworkError(err)) throw err;
         ended = err; // lost while setting up: reconnect like any other loss
       }
       if (ended === 'stop') break;
+      flush();
       out.note(`${ended.message}${printer.lastSeq ? ` (last message seen: #${printer.lastSeq})` : ''}`);
       conn = await reconnect(settings, session, out, signal.stopped);
       if (!conn) break;
     }
   } finally {
+    flush();
     signal.dispose();
     if (conn && !conn.isClosed) {
       if (session?.ephemeral) await conn.request('LOGOUT').catch(() => undefined);

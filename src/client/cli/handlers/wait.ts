@@ -2,8 +2,10 @@
  * `chat wait -g GROUP [--from USER] [--match REGEX] [--timeout SEC]` (SPEC §4): a gate
  * for CI and scripts.
  *
- * Contract: exit 0 printing the first message that arrives in GROUP (after the
- * command started listening) from USER whose text matches REGEX (a JavaScript
+ * Contract: exit 0 printing the first message stored in GROUP after the command
+ * connected (LISTEN without afterSeq: the server first pushes what was stored since it
+ * accepted the connection, so a message sent while the command logs in and checks the
+ * group is not missed) from USER whose text matches REGEX (a JavaScript
  * RegExp, tested anywhere in the text); exit 9 when none did within SEC seconds,
  * counted from the start of the command; exit 2 for an invalid REGEX or SEC;
  * 4 / 5 at once when GROUP does not exist / the caller is not a member; 7 when the
