@@ -94,7 +94,11 @@ export class CursorStore {
       }
       fs.renameSync(tmp, target);
     } catch (err) {
-      fs.rmSync(tmp, { force: true });
+      try {
+        fs.rmSync(tmp, { force: true });
+      } catch {
+        // the directory itself is the problem; the error below names it
+      }
       throw new ChatError('CHAT_ERR_USAGE',
         `cannot save the tail position in ${this.dir}: ${(err as Error).message} (set CHAT_STATE_DIR to a writable directory)`, { cause: err });
     }
