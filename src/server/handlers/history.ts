@@ -11,13 +11,14 @@
  *   - nothing that is not durable is ever returned: every upper bound is at most
  *     engine.durableHead (upToSeq 0 means the durable head; a larger one is lowered to
  *     it), and the bound used is returned so the next page reads the same snapshot;
- *   - a reply fits in limits.maxFrame: messages are added while their exact encoded
- *     size stays within the frame minus REPLY_RESERVE, and `more` says some were left
- *     out; a page always holds at least one message when any is selected;
+ *   - a reply fits in limits.maxFrame (and 1 MiB): messages are added while their
+ *     exact encoded size stays within that minus REPLY_RESERVE, and `more` says some
+ *     were left out; a page always holds at least one message when any is selected;
  *   - the work per request is bounded: binary searches plus the messages returned
  *     (SEARCH: at most DEFAULT_SEARCH_LIMITS of text examined per request).
  */
 import { ChatError } from '../../common/errors.js';
+import { DEFAULT_MAX_FRAME } from '../../protocol/frame.js';
 import { canSee } from '../../state/queries.js';
 import {
   byteBudget, DEFAULT_SEARCH_LIMITS, feedPage, searchPage, searchWords, selectPage, type Conversation,
@@ -29,8 +30,13 @@ import type { HandlerTable, ServerCtx } from './types.js';
 /** Bytes of a reply frame kept for what is not a message: list count, flags, u64s, slack. */
 export const REPLY_RESERVE = 64;
 
+/**
+ * Messages per reply: within maxFrame, and never above the default 1 MiB even when
+ * the server allows bigger frames (clients accept at most 16 MiB from a server, and
+ * pages of 1 MiB already keep round trips rare).
+ */
 function budgetFor(limits: Limits) {
-  return byteBudget(limits.maxFrame - REPLY_RESERVE);
+  return byteBudget(Math.min(limits.maxFrame, DEFAULT_MAX_FRAME) - REPLY_RESERVE);
 }
 
 /** The conversation `user` asked for, after the rights check (see the file contract). */
