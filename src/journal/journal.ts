@@ -27,7 +27,7 @@ import { closeSync, existsSync, fsyncSync, ftruncateSync, mkdirSync, openSync, u
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Op } from '../state/types.js';
-import { digestStep, encodeHeader, encodeRecord, HEADER_BYTES, idHex, segmentName } from './format.js';
+import { digestStep, encodeHeader, encodeRecord, HEADER_BYTES, idHex, readU64, segmentName } from './format.js';
 import { migrateV0 } from './migrate.js';
 import { locate, readRange, type JournalRecord, type SegmentSource } from './reader.js';
 import {
@@ -176,7 +176,7 @@ export class Journal implements SegmentSource {
       this.waiters = [];
       try {
         let seg = this.segments[this.segments.length - 1];
-        if (seg.size >= this.segmentBytes) seg = await this.roll(Number(records[0].readBigUInt64BE(8)));
+        if (seg.size >= this.segmentBytes) seg = await this.roll(readU64(records[0], 8));
         const batch = records.length === 1 ? records[0] : Buffer.concat(records);
         await this.writeAll(batch);
         await this.fh.datasync();

@@ -2,6 +2,7 @@
  * Record and header encoding: round trips for every op type, the stable op code table,
  * and decode errors that say what is wrong.
  */
+import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { crc32c } from '../../../src/journal/crc32c.js';
@@ -75,5 +76,12 @@ describe('journal format', () => {
     const b = encodeRecord(o, Buffer.alloc(16, 9));
     expect(digestStep(ZERO_DIGEST, a, 0, a.length)).toBe(digestStep(ZERO_DIGEST, b, 0, b.length));
     expect(digestStep(ZERO_DIGEST, a, 0, a.length)).not.toBe(digestStep('1'.repeat(64), a, 0, a.length));
+    // The definition in docs/STORAGE.md, spelled out.
+    const body = a.subarray(8);
+    const expected = createHash('sha256').update(Buffer.concat([Buffer.from(ZERO_DIGEST, 'ascii'), body.subarray(0, 8), body.subarray(24)])).digest('hex');
+    expect(digestStep(ZERO_DIGEST, a, 0, a.length)).toBe(expected);
+    // A record inside a larger buffer (a read chunk) hashes the same.
+    const inChunk = Buffer.concat([Buffer.alloc(5), a, Buffer.alloc(7)]);
+    expect(digestStep(ZERO_DIGEST, inChunk, 5, 5 + a.length)).toBe(expected);
   });
 });
