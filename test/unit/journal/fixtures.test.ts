@@ -8,6 +8,7 @@ import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { digestStep, ZERO_DIGEST } from '../../../src/journal/format.js';
 import { Journal, JournalCorruptError, readJournalDir } from '../../../src/journal/journal.js';
 import { verifyDataDir } from '../../../src/journal/verify.js';
 
@@ -71,6 +72,18 @@ describe('journal fixtures', () => {
       reason: 'records 9..19 are missing: journal/00000000000000000001.seg ends at seq 8 and journal/00000000000000000020.seg starts at seq 20 (a segment file is missing)',
     });
     expect(await verifyDataDir(dir)).toMatchObject({ ok: false, problem: err.problem });
+  });
+
+  it('verify checks a snapshot position against the journal: the digest at its seq must match', async () => {
+    const dir = copy('good');
+    const { journal } = await Journal.open(dir);
+    let at10 = ZERO_DIGEST;
+    for await (const r of journal.read(0)) if (r.seq <= 10) at10 = digestStep(at10, r.bytes, 0, r.bytes.length);
+    await journal.close();
+    const journalId = '0123456789abcdef0123456789abcdef';
+    expect(await verifyDataDir(dir, { after: { seq: 10, journalId, journalDigest: at10 } })).toMatchObject({ ok: true, headSeq: 38 });
+    const bad = await verifyDataDir(dir, { after: { seq: 10, journalId, journalDigest: 'f'.repeat(64) } });
+    expect(bad).toMatchObject({ ok: false, problem: { file: 'journal/00000000000000000009.seg', seq: 9, reason: "the snapshot's journalDigest at seq 10 does not match the journal's" } });
   });
 
   it('verify runs the extra checks (snapshots, blobs) after the journal, and fails on the first problem', async () => {
