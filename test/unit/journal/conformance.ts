@@ -295,7 +295,7 @@ export function journalConformance(backend: JournalBackend): void {
 
   /** The encoded bytes of the journal's last durable record. */
   async function lastBytes(j: Journal): Promise<Buffer> {
-    let last = Buffer.alloc(0);
+    let last: Buffer = Buffer.alloc(0);
     for await (const r of j.read(Math.max(0, j.durableSeq - 1))) last = r.bytes;
     return last;
   }
