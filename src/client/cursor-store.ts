@@ -6,7 +6,9 @@
  * ~/.local/state/chat-suite; one file per cursor under cursors/. The "device" is this
  * state directory: two machines (or two state dirs) keep separate cursors.
  * Contract:
- *  - a cursor's key is (server HOST:PORT, user, filter); the filter is normalized
+ *  - a cursor's key is (server HOST:PORT, journal id, user, filter): a server whose data
+ *    directory was replaced has another journal id, so an old position (whose seqs
+ *    mean nothing there) is never applied to it; the filter is normalized
  *    (groups sorted, without repeats) so `-g a -g b` and `-g b -g a` share a cursor
  *    and `-g a` and `-g b` do not;
  *  - one file per key (named by a hash of the key), so two tails with different
@@ -21,7 +23,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { ChatError } from '../common/errors.js';
 
-const FORMAT_VERSION = 1;
+const FORMAT_VERSION = 2;
 
 /** The state directory for this environment (see the module comment). */
 export function stateDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -32,6 +34,8 @@ export function stateDir(env: NodeJS.ProcessEnv = process.env): string {
 
 export interface CursorKey {
   server: string;
+  /** The server's journal id (STATUS), 32 hex digits. */
+  journal: string;
   user: string;
   groups: readonly string[];
   with?: string;
@@ -40,6 +44,7 @@ export interface CursorKey {
 interface CursorFile {
   version: number;
   server: string;
+  journal: string;
   user: string;
   filter: { groups: string[]; with: string | null };
   seq: number;
@@ -47,8 +52,8 @@ interface CursorFile {
 }
 
 /** The canonical form of a key: what its file name hashes and what the file repeats. */
-export function canonicalKey(k: CursorKey): { server: string; user: string; filter: { groups: string[]; with: string | null } } {
-  return { server: k.server, user: k.user, filter: { groups: [...new Set(k.groups)].sort(), with: k.with ?? null } };
+export function canonicalKey(k: CursorKey): { server: string; journal: string; user: string; filter: { groups: string[]; with: string | null } } {
+  return { server: k.server, journal: k.journal, user: k.user, filter: { groups: [...new Set(k.groups)].sort(), with: k.with ?? null } };
 }
 
 export class CursorStore {
@@ -72,7 +77,7 @@ export class CursorStore {
       return undefined;
     }
     const want = canonicalKey(k);
-    const same = parsed?.version === FORMAT_VERSION && parsed.server === want.server && parsed.user === want.user &&
+    const same = parsed?.version === FORMAT_VERSION && parsed.server === want.server && parsed.journal === want.journal && parsed.user === want.user &&
       JSON.stringify(parsed.filter) === JSON.stringify(want.filter);
     return same && Number.isSafeInteger(parsed.seq) && parsed.seq >= 0 ? parsed.seq : undefined;
   }

@@ -16,7 +16,7 @@ describe('cursor store', () => {
     vi.useRealTimers();
     fs.rmSync(tmp, { recursive: true, force: true });
   });
-  const key = (groups: string[], w?: string): CursorKey => ({ server: '127.0.0.1:7700', user: 'bob', groups, with: w });
+  const key = (groups: string[], w?: string): CursorKey => ({ server: '127.0.0.1:7700', journal: 'a'.repeat(32), user: 'bob', groups, with: w });
 
   it('finds its directory: CHAT_STATE_DIR, else XDG_STATE_HOME/chat-suite, else ~/.local/state/chat-suite', () => {
     expect(stateDir({ CHAT_STATE_DIR: '/x/y', XDG_STATE_HOME: '/z' })).toBe('/x/y');
@@ -24,7 +24,7 @@ describe('cursor store', () => {
     expect(stateDir({})).toBe(path.join(os.homedir(), '.local', 'state', 'chat-suite'));
   });
 
-  it('keeps one position per server, user and normalized filter, in 0600 files of a 0700 dir', () => {
+  it('keeps one position per server, journal id, user and normalized filter, in 0600 files of a 0700 dir', () => {
     const root = path.join(tmp, 'state');
     const store = new CursorStore(root);
     expect(store.load(key([]))).toBeUndefined();
@@ -39,6 +39,8 @@ describe('cursor store', () => {
     expect(store.load(key(['a', 'b'], 'carol'))).toBeUndefined();
     expect(store.load({ ...key(['a', 'b']), user: 'alice' })).toBeUndefined();
     expect(store.load({ ...key(['a', 'b']), server: '127.0.0.1:7701' })).toBeUndefined();
+    // A replaced data directory (another journal) does not inherit the position.
+    expect(store.load({ ...key(['a', 'b']), journal: 'b'.repeat(32) })).toBeUndefined();
     expect(fs.statSync(root).mode & 0o777).toBe(0o700);
     expect(fs.statSync(store.dir).mode & 0o777).toBe(0o700);
     expect(fs.statSync(store.file(key(['a', 'b']))).mode & 0o777).toBe(0o600);

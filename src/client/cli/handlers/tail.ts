@@ -227,11 +227,13 @@ export async function tail(argv: TailArgs): Promise<void> {
     session = await logIn(conn, settings.credentials, storeFor(settings));
     let from: number | undefined;
     if (argv.resume) {
-      const key: CursorKey = { server: settings.server, user: session.user, groups: [...filter.groups], with: filter.with };
+      // The journal id keys the cursor: seqs of a replaced data directory mean nothing here.
+      const { status } = await conn.request('STATUS') as { status: { journalId: string } };
+      const key: CursorKey = { server: settings.server, journal: status.journalId, user: session.user, groups: [...filter.groups], with: filter.with };
       const store = new CursorStore(stateDir(settings.env));
       from = store.load(key);
       saver = new CursorSaver(store, key, from ?? 0, 100, (err) => out.note(err.message));
-      if (from === undefined) out.note(`no saved position in ${store.dir} for ${session.user}@${settings.server} and this filter: starting at the newest message (the next --resume prints what came meanwhile)`);
+      if (from === undefined) out.note(`no saved position in ${store.dir} for ${session.user}@${settings.server} (journal ${status.journalId.slice(0, 8)}) and this filter: starting at the newest message (the next --resume prints what came meanwhile)`);
     }
     const s = saver;
     const printer = new Printer(out, filter, session.user, from ?? 0, s ? (seq) => s.advance(seq) : undefined);
