@@ -1,5 +1,6 @@
 /**
- * `chat-server` command line (SPEC §3): start (default), useradd, passwd.
+ * `chat-server` command line (SPEC §3): start (default), useradd, passwd, status and
+ * verify (their bodies: tools/).
  *
  * Contract: an error prints one line `chat-server: <what failed and what to do>` on
  * stderr and exits with the SPEC §2 code: usage 2, conflict 6, not found 4, a damaged
@@ -17,6 +18,7 @@ import type { LevelWithSilent } from 'pino';
 import { ListenError, startServer, type Limits } from './index.js';
 import { flagDefault, LIMIT_FLAGS, parseLimitFlags } from './limits.js';
 import { addUser, setPassword } from './offline.js';
+import { parseStorageFlags, RETENTION_FLAG, RETENTIONS, STORAGE_DEFAULTS, STORAGE_FLAGS, storageFlagDefault } from './storage-flags.js';
 
 const DEFAULT_DATA = './chat-data';
 
@@ -64,9 +66,18 @@ function limitOptions<T>(y: Argv<T>): Argv<T> {
   return y;
 }
 
+/** Snapshot, segment and retention flags (storage-flags.ts); strings, checked by parseStorageFlags. */
+function storageOptions<T>(y: Argv<T>): Argv<T> {
+  for (const f of STORAGE_FLAGS) y = y.option(f.flag, { type: 'string', requiresArg: true, describe: f.describe, defaultDescription: storageFlagDefault(f) }) as Argv<T>;
+  return y.option(RETENTION_FLAG, { type: 'string', requiresArg: true, describe: `remove journal segments covered by the kept snapshots (${RETENTIONS.join('|')})`, defaultDescription: STORAGE_DEFAULTS.retention }) as Argv<T>;
+}
+
 async function runStart(a: Record<string, unknown>): Promise<number> {
   const listen = parseHostPort(String(a.listen), '--listen');
   const limits = limitsFrom(a);
+  const parsedStorage = parseStorageFlags(a);
+  if ('error' in parsedStorage) throw usage(parsedStorage.error);
+  const { storage } = parsedStorage;
   if (a.replicationTokenFile !== undefined) throw usage('--replication-token-file: replication is not available in this version yet');
   const certFile = a.tlsCert as string | undefined;
   const keyFile = a.tlsKey as string | undefined;
@@ -77,7 +88,7 @@ async function runStart(a: Record<string, unknown>): Promise<number> {
   let server;
   try {
     server = await startServer({
-      dataDir: String(a.data), listen, registration: a.registration as 'open' | 'closed', limits, tls, logger: log,
+      dataDir: String(a.data), listen, registration: a.registration as 'open' | 'closed', limits, storage, tls, logger: log,
       onJournalFailure: (err) => {
         // Memory is ahead of disk: nothing may be acknowledged any more (SPEC §8).
         log.fatal({ err }, 'journal write failed; stopping');
@@ -147,7 +158,7 @@ export async function main(argv: string[]): Promise<number> {
   let code: number = EXIT.OK;
   const cli = yargs(argv)
     .scriptName('chat-server')
-    .command(['start', '$0'], 'run the primary server', (y) => limitOptions(logLevel(y, 'info')
+    .command(['start', '$0'], 'run the primary server', (y) => storageOptions(limitOptions(logLevel(y, 'info'))
       .option('data', { type: 'string', default: DEFAULT_DATA, describe: 'data directory (created if missing)' })
       .option('listen', { type: 'string', default: DEFAULT_ADDRESS, describe: 'HOST:PORT to listen on (port 0: any free port)' })
       .option('registration', { type: 'string', choices: ['open', 'closed'], default: 'open', describe: 'whether clients may register' })
@@ -167,6 +178,20 @@ export async function main(argv: string[]): Promise<number> {
       .option('data', { type: 'string', demandOption: true, describe: 'data directory' })
       .option('password-file', { type: 'string', describe: 'file holding the password (else CHAT_PASSWORD, else a prompt)' }),
     async (a) => { code = await runPasswd(a); })
+    .command('status', 'head, counts, connections and digests of a data dir or a running server', (y) => y
+      .option('data', { type: 'string', requiresArg: true, describe: 'read this data directory offline (no lock; works while a server runs)' })
+      .option('server', { type: 'string', requiresArg: true, describe: 'ask the server at HOST:PORT [env CHAT_SERVER]' })
+      .option('json', { type: 'boolean', describe: 'one JSON object on stdout' })
+      .option('max-lag', { type: 'string', requiresArg: true, describe: 'exit 9 when a replica lags more (no replicas yet: checks nothing)' })
+      .option('tls', { type: 'boolean', describe: 'connect with TLS [env CHAT_TLS=1]' })
+      .option('ca', { type: 'string', requiresArg: true, describe: 'CA certificate (PEM) for a self-signed server; implies --tls [env CHAT_CA]' })
+      .option('quiet', { type: 'boolean', describe: 'only errors on stderr' }),
+    async (a) => { code = await (await import('./tools/status.js')).runStatus(a); })
+    .command('verify', 're-check every journal record and snapshot of a data dir (exit 8 naming the first bad one)', (y) => y
+      .option('data', { type: 'string', demandOption: true, requiresArg: true, describe: 'data directory' })
+      .option('json', { type: 'boolean', describe: 'one JSON object on stdout' })
+      .option('quiet', { type: 'boolean', describe: 'only errors on stderr' }),
+    async (a) => { code = await (await import('./tools/verify.js')).runVerify(a); })
     .strict()
     .help()
     .version(false)

@@ -21,6 +21,7 @@ import { groupHandlers } from './groups.js';
 import { historyHandlers } from './history.js';
 import { messageHandlers } from './messages.js';
 import { sessionHandlers } from './session.js';
+import { statusHandlers } from './status.js';
 import { NO_REPLY, Reply, type HandlerResult, type HandlerTable, type ServerCtx } from './types.js';
 import { userHandlers } from './users.js';
 
@@ -33,6 +34,7 @@ const TABLE: HandlerTable = {
   ...userHandlers,
   ...messageHandlers,
   ...historyHandlers,
+  ...statusHandlers,
 };
 
 const SERIAL_CODES = new Set<number>(
