@@ -21,6 +21,8 @@
  *   - read(S) yields every durable record after S up to the durable head as of the
  *     call; follow(S) goes on yielding each new record once it is durable, exactly
  *     once and in order, until aborted or closed. Nothing not yet durable is yielded.
+ *   - removeSegmentsThrough(seq) (retention) deletes whole segments at or before a
+ *     snapshot's seq, never the one being written.
  */
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, ftruncateSync, mkdirSync, openSync, unlinkSync } from 'node:fs';
@@ -77,6 +79,8 @@ export class Journal implements SegmentSource {
   private durable: number;
   /** Followers waiting for the next durable batch. */
   private wakeups: Array<() => void> = [];
+  /** Encoded bytes appended since open (snapshot scheduling counts journal growth). */
+  private appended = 0;
 
   private constructor(
     readonly dataDir: string,
@@ -148,8 +152,33 @@ export class Journal implements SegmentSource {
     return this.durable;
   }
 
+  /** Encoded record bytes appended since open (durable or not). */
+  get bytesAppended(): number {
+    return this.appended;
+  }
+
   segmentList(): readonly SegmentInfo[] {
     return this.segments;
+  }
+
+  /**
+   * Retention (docs/STORAGE.md "Retention"): deletes the segment files whose every
+   * record has seq <= `seq`, oldest first, never the segment being written (the last),
+   * then fsyncs DIR/journal. The caller must hold a snapshot at `seq` or later that a
+   * restart can use: the records removed are gone for good. Returns the removed files
+   * relative to the data dir. A read or follow still inside a removed segment fails;
+   * one starting before the oldest kept segment gets JournalRangeError.
+   */
+  removeSegmentsThrough(seq: number): string[] {
+    const removed: string[] = [];
+    while (this.segments.length > 1 && this.segments[0].lastSeq <= seq) {
+      const seg = this.segments[0];
+      unlinkSync(seg.path);
+      this.segments.shift();
+      removed.push(seg.rel);
+    }
+    if (removed.length > 0) fsyncDir(this.dir);
+    return removed;
   }
 
   /** Resolves once `op` is durable. `op.seq` must be headSeq + 1. See the contract above. */
@@ -159,6 +188,7 @@ export class Journal implements SegmentSource {
     if (op.seq !== this.head + 1) return Promise.reject(new Error(`journal append out of order: seq ${op.seq} after ${this.head} (a bug)`));
     const rec = encodeRecord(op, this.id);
     this.head = op.seq;
+    this.appended += rec.length;
     this.chain = digestStep(this.chain, rec, 0, rec.length);
     this.pending.push(rec);
     const done = new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject }));

@@ -105,6 +105,8 @@ async function fsyncDir(dir: string): Promise<void> {
 /** Writes `image` as DIR/snapshots/<seq>.snap atomically (see the contract above). */
 export async function writeSnapshot(
   dataDir: string, image: SnapshotImage, meta: SnapshotMeta,
+  /** Aborting stops the write before its next chunk (or the rename); the temp file is removed. */
+  opts: { signal?: AbortSignal } = {},
 ): Promise<{ path: string; seq: number; bytes: number }> {
   const dir = join(dataDir, SNAPSHOT_DIR);
   const tmp = join(dir, `${TEMP_PREFIX}${image.seq}-${process.pid}`);
@@ -132,6 +134,7 @@ export async function writeSnapshot(
       for (let nl = chunk.indexOf('\n'); nl !== -1; nl = chunk.indexOf('\n', nl + 1)) lines++;
       const buf = Buffer.from(chunk, 'utf8');
       hash.update(buf);
+      opts.signal?.throwIfAborted();
       await writeAll(fh, buf); // awaited: other connections are served between chunks
       bytes += buf.length;
     }
@@ -141,6 +144,7 @@ export async function writeSnapshot(
     await fh.sync();
     await fh.close();
     fh = undefined;
+    opts.signal?.throwIfAborted();
     await rename(tmp, path);
     await fsyncDir(dir);
     return { path, seq: image.seq, bytes };

@@ -13,6 +13,12 @@
  * Handlers validate against the state before they commit; apply() re-checks and throws
  * ApplyError (a bug) before changing anything, so a refused op leaves no trace.
  *
+ * Snapshots (snapshotter.ts, docs/STORAGE.md): open() restores the newest usable
+ * snapshot and replays only the journal records after it; commit() hands each new
+ * state to the snapshotter in the same synchronous step, which writes a snapshot in
+ * the background every N records or M bytes and, with retention 'covered', removes
+ * journal segments the oldest kept snapshot covers.
+ *
  * Ownership: open() takes the data-dir lock (src/journal/lock.ts) before it reads the
  * journal, so a second server or offline tool on the same dir fails with
  * CHAT_ERR_CONFLICT (exit 6) instead of appending a second record with the same seq;
@@ -23,10 +29,18 @@ import type { Logger } from 'pino';
 import { Journal } from '../journal/journal.js';
 import type { AfterPoint } from '../journal/segments.js';
 import { DirLock } from '../journal/lock.js';
+import { loadLatestSnapshot } from '../journal/snapshot-file.js';
 import { apply } from '../state/apply.js';
 import { createState, type Op, type OpData, type State } from '../state/types.js';
+import { Snapshotter } from './snapshotter.js';
+import { STORAGE_DEFAULTS, type StorageOptions } from './storage-flags.js';
 
-export interface EngineOptions {
+/**
+ * segmentBytes: roll the journal at this size; snapshotRecords / snapshotBytes: when
+ * to snapshot; retention: whether to remove covered segments. Defaults:
+ * STORAGE_DEFAULTS (storage-flags.ts); tests use small values.
+ */
+export interface EngineOptions extends Partial<StorageOptions> {
   dataDir: string;
   log: Logger;
   /** Called once when an append fails. Default: log fatal, exit(1). */
@@ -39,8 +53,6 @@ export interface EngineOptions {
    * wants first. Default false: open() logs them itself.
    */
   deferWarnings?: boolean;
-  /** Roll the journal to a new segment at this many bytes (default 64 MiB; tests use less). */
-  segmentBytes?: number;
 }
 
 /** A torn tail that open() cut off the last segment (SPEC §8). */
@@ -56,7 +68,6 @@ export interface Recovery {
 type Warning = [obj: Record<string, unknown>, msg: string];
 
 export class Engine {
-  readonly state: State = createState();
   /** Highest seq known durable; appends become durable in seq order. */
   private durableSeq = 0;
   /** Callers of whenDurable(), in nondecreasing seq order. */
@@ -67,8 +78,13 @@ export class Engine {
   /** Set when open() cut a torn tail off the journal. */
   recovered: Recovery | undefined;
   private warnings: Warning[] = [];
+  private snapshotter!: Snapshotter;
+  /** Seq of the snapshot open() restored (0: none, the whole journal was replayed). */
+  snapshotSeq = 0;
 
   private constructor(
+    /** The state: restored from a snapshot or fresh, then every op applied in order. */
+    readonly state: State,
     /** For read()/follow() by replicas and history catch-up; commit() is the only writer. */
     readonly journal: Journal,
     private readonly lock: DirLock,
@@ -78,7 +94,8 @@ export class Engine {
 
   /**
    * Takes the data-dir lock, opens (creating if missing) the data dir and its journal,
-   * and replays every op. Throws ChatError CHAT_ERR_CONFLICT when another live process
+   * restores the newest usable snapshot (damaged newer ones are skipped with a warning,
+   * stale temp files removed) and replays the ops after it. Throws ChatError CHAT_ERR_CONFLICT when another live process
    * holds the dir, JournalCorruptError for damage before the tail (SPEC §8), ApplyError
    * when the journal does not describe a valid history; the lock is released then.
    */
@@ -92,18 +109,35 @@ export class Engine {
     }
     let engine: Engine;
     try {
-      // SNAPSHOT SEAM: a snapshot loader fills engine.state from the latest snapshot
-      // and passes its position here as `after`; the journal then returns only the
-      // ops after it and continues the digest chain from it.
-      const after: AfterPoint | undefined = undefined;
-      const { journal, ops, truncated, warnings: journalWarnings } = await Journal.open(dataDir, { segmentBytes: opts.segmentBytes, after });
+      const loaded = await loadLatestSnapshot(dataDir);
+      for (const w of loaded.warnings) warnings.push([{ dataDir }, w]);
+      if (loaded.removed.length > 0) warnings.push([{ removed: loaded.removed }, 'removed unfinished snapshot temp files (a write cut by a crash or a stop)']);
+      const snap = loaded.snapshot;
+      // The journal returns only the ops after the snapshot and continues the digest
+      // chain from it. It refuses (JournalCorruptError) a snapshot of another journal,
+      // records missing between the snapshot and the first segment, and a journal
+      // that ends before the snapshot.
+      const after: AfterPoint | undefined = snap && { seq: snap.seq, journalId: snap.journalId, journalDigest: snap.journalDigest };
+      const segmentBytes = opts.segmentBytes ?? STORAGE_DEFAULTS.segmentBytes;
+      const { journal, ops, truncated, warnings: journalWarnings } = await Journal.open(dataDir, { segmentBytes, after });
       const onFailure = opts.onJournalFailure ?? ((err: Error) => {
         log.fatal({ err }, 'journal write failed; memory is ahead of disk, stopping');
         // Give the async log destination a moment to write the line, then stop hard.
         setTimeout(() => process.exit(1), 50);
       });
-      engine = new Engine(journal, lock, log, onFailure);
+      engine = new Engine(snap?.state ?? createState(), journal, lock, log, onFailure);
       engine.warnings = warnings;
+      if (snap !== undefined) {
+        engine.snapshotSeq = snap.seq;
+        engine.lastTs = snap.lastTs;
+      }
+      engine.snapshotter = new Snapshotter({
+        dataDir, journal, log,
+        policy: { everyRecords: opts.snapshotRecords ?? STORAGE_DEFAULTS.snapshotRecords, everyBytes: opts.snapshotBytes ?? STORAGE_DEFAULTS.snapshotBytes },
+        retention: opts.retention ?? STORAGE_DEFAULTS.retention,
+        whenDurable: (seq) => engine.whenDurable(seq),
+        loaded: snap && { seq: snap.seq, path: snap.path },
+      });
       for (const w of journalWarnings) warnings.push([{ dataDir }, w]);
       if (truncated !== undefined) {
         engine.recovered = truncated;
@@ -123,7 +157,7 @@ export class Engine {
     engine.durableSeq = engine.state.seq;
     if (opts.deferWarnings !== true) engine.logStartupWarnings();
     // debug, not info: SPEC §3 wants the first line to say where the server listens.
-    log.debug({ journalId: engine.journalId, seq: engine.state.seq }, 'journal replayed');
+    log.debug({ journalId: engine.journalId, seq: engine.state.seq, snapshotSeq: engine.snapshotSeq }, 'journal replayed');
     return engine;
   }
 
@@ -164,7 +198,10 @@ export class Engine {
     this.lastTs = now > this.lastTs ? now : this.lastTs;
     const op = { ...data, seq: this.state.seq + 1, ts: this.lastTs } as Op & D;
     apply(this.state, op);
-    return this.journal.append(op).then(
+    const appended = this.journal.append(op);
+    // Same synchronous step: the state and journal.digest both describe op.seq.
+    if (this.journal.headSeq === op.seq) this.snapshotter.afterCommit(this.state, this.lastTs);
+    return appended.then(
       () => {
         this.markDurable(op.seq);
         return op;
@@ -213,11 +250,20 @@ export class Engine {
     });
   }
 
-  /** Waits for pending appends, closes the journal and releases the data-dir lock. Idempotent. */
+  /** Resolves once no snapshot write is in flight (tests; a write may start at the next commit). */
+  whenSnapshotsIdle(): Promise<void> {
+    return this.snapshotter.idle();
+  }
+
+  /**
+   * Abandons a snapshot write in flight (its temp file is removed), waits for pending
+   * appends, closes the journal and releases the data-dir lock. Idempotent.
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     try {
+      await this.snapshotter.close();
       await this.journal.close();
     } finally {
       if (!this.lock.release()) this.log.warn({ path: this.lock.path }, 'data directory lock was no longer ours; left it alone');

@@ -7,7 +7,7 @@
  *
  * Start-up opens (creating if missing) dataDir, takes its lock (another live process
  * on it: ChatError CHAT_ERR_CONFLICT), replays its journal (damage before the tail
- * throws JournalCorruptError), then listens. The first log line is "listening" (SPEC
+ * throws JournalCorruptError) after its newest usable snapshot, then listens. The first log line is "listening" (SPEC
  * §3); warnings from start-up (a torn tail cut off, a stale lock taken over) follow it.
  */
 import type { LevelWithSilent, Logger } from 'pino';
@@ -16,9 +16,11 @@ import { parseHostPort, type HostPort } from '../common/address.js';
 import { Engine } from './engine.js';
 import { resolveLimits, type Limits } from './limits.js';
 import { ChatServer } from './server.js';
+import type { StorageOptions } from './storage-flags.js';
 
 export { DEFAULT_LIMITS, type Limits } from './limits.js';
 export { ListenError } from './server.js';
+export { STORAGE_DEFAULTS, type Retention, type StorageOptions } from './storage-flags.js';
 
 export interface StartOptions {
   dataDir: string;
@@ -27,6 +29,8 @@ export interface StartOptions {
   /** Open (default) or closed registration. */
   registration?: boolean | 'open' | 'closed';
   limits?: Partial<Limits>;
+  /** Snapshot thresholds, segment size, journal retention (storage-flags.ts; defaults STORAGE_DEFAULTS). */
+  storage?: Partial<StorageOptions>;
   /** Used when no logger is given: a pino logger on stderr at this level (default info). */
   logLevel?: LevelWithSilent;
   logger?: Logger;
@@ -55,7 +59,7 @@ export async function startServer(opts: StartOptions): Promise<ServerHandle> {
   const where = typeof opts.listen === 'string' ? parseHostPort(opts.listen, '--listen') : opts.listen;
   const registration = opts.registration === undefined || opts.registration === true || opts.registration === 'open';
   const engine = await Engine.open({
-    dataDir: opts.dataDir, log, onJournalFailure: opts.onJournalFailure, holder: 'chat-server start', deferWarnings: true,
+    ...opts.storage, dataDir: opts.dataDir, log, onJournalFailure: opts.onJournalFailure, holder: 'chat-server start', deferWarnings: true,
   });
   let server: ChatServer;
   try {
