@@ -1,7 +1,8 @@
 /**
  * `chat-server verify` and `chat-server status` through the real binary (SPEC §3,
  * issue 3 "Tools"): the committed damaged-journal fixtures (copied to temp dirs
- * first), a damaged snapshot, exit codes, and the digests: `status --data` equals
+ * first), a damaged snapshot, a journal whose covered segments were removed, exit
+ * codes, and the digests: `status --data` equals
  * `status --server` on one running server; two servers fed the same records (a copy,
  * and a journal rebuilt from the same ops under another journal id) report the same
  * digests.
@@ -212,6 +213,29 @@ describe('chat-server status', () => {
     // CHAT_SERVER stands for --server.
     const viaEnv = await chatServer(['status', '--json'], { CHAT_SERVER: s.address });
     expect(pick(JSON.parse(viaEnv.stdout), DIGEST_FIELDS)).toEqual(pick(live, DIGEST_FIELDS));
+  });
+});
+
+describe('status and verify over snapshots and removed segments', () => {
+  it('--journal-retention covered: status --data starts from the snapshot and equals --server; verify checks the snapshots', async () => {
+    const s = await startServer({ args: ['--snapshot-records', '40', '--segment-bytes', '4096', '--journal-retention', 'covered'] });
+    running.push(s);
+    const ann = { server: s.address, configDir: tempDir(), user: 'ann', password: 'pw-ann' };
+    expect((await chat(ann, ['register'])).code).toBe(0);
+    expect((await chat(ann, ['group', 'create', 'dev'])).code).toBe(0);
+    const lines = Array.from({ length: 60 }, (_, i) => `line ${i}`).join('\n');
+    for (let i = 0; i < 4; i++) expect((await chat({ ...ann, input: lines }, ['send', '-g', 'dev', '--lines'])).code).toBe(0);
+    const live = await statusJson(['--server', s.address]);
+    expect(live).toMatchObject({ users: 1, groups: 1, messages: 240 });
+    expect((await listSnapshots(s.dataDir)).length).toBeGreaterThan(0);
+    expect(() => readJournalDir(s.dataDir)).toThrow(/are missing/); // seq 1.. is gone: only a snapshot explains it
+    expect(pick(await statusJson(['--data', s.dataDir]), ['journalId', ...DIGEST_FIELDS])).toEqual(pick(live, ['journalId', ...DIGEST_FIELDS]));
+    const v = await chatServer(['verify', '--data', s.dataDir, '--json']);
+    expect(v.code, v.stderr).toBe(0);
+    expect(JSON.parse(v.stdout)).toMatchObject({ ok: true, headSeq: live.headSeq, journalDigest: live.journalDigest, snapshots: expect.any(Number) });
+    expect(JSON.parse(v.stdout).snapshots).toBeGreaterThan(0);
+    expect(await s.stop()).toBe(0);
+    expect(pick(await statusJson(['--data', s.dataDir]), DIGEST_FIELDS)).toEqual(pick(live, DIGEST_FIELDS));
   });
 });
 
