@@ -79,8 +79,7 @@ export class Engine {
   recovered: Recovery | undefined;
   private warnings: Warning[] = [];
   private snapshotter!: Snapshotter;
-  /** Seq of the snapshot open() restored (0: none, the whole journal was replayed). */
-  snapshotSeq = 0;
+  private restoredSeq = 0;
 
   private constructor(
     /** The state: restored from a snapshot or fresh, then every op applied in order. */
@@ -95,8 +94,8 @@ export class Engine {
   /**
    * Takes the data-dir lock, opens (creating if missing) the data dir and its journal,
    * restores the newest usable snapshot (damaged newer ones are skipped with a warning,
-   * stale temp files removed) and replays the ops after it. Throws ChatError CHAT_ERR_CONFLICT when another live process
-   * holds the dir, JournalCorruptError for damage before the tail (SPEC §8), ApplyError
+   * stale temp files removed) and replays the ops after it. Throws ChatError
+   * CHAT_ERR_CONFLICT when another live process holds the dir, JournalCorruptError for damage before the tail (SPEC §8), ApplyError
    * when the journal does not describe a valid history; the lock is released then.
    */
   static async open(opts: EngineOptions): Promise<Engine> {
@@ -128,7 +127,7 @@ export class Engine {
       engine = new Engine(snap?.state ?? createState(), journal, lock, log, onFailure);
       engine.warnings = warnings;
       if (snap !== undefined) {
-        engine.snapshotSeq = snap.seq;
+        engine.restoredSeq = snap.seq;
         engine.lastTs = snap.lastTs;
       }
       engine.snapshotter = new Snapshotter({
@@ -169,6 +168,11 @@ export class Engine {
   private replay(op: Op): void {
     apply(this.state, op);
     if (op.ts > this.lastTs) this.lastTs = op.ts;
+  }
+
+  /** Seq of the snapshot open() restored (0: none, the whole journal was replayed). */
+  get snapshotSeq(): number {
+    return this.restoredSeq;
   }
 
   get seq(): number {
