@@ -146,7 +146,7 @@ export const COMMANDS = {
   },
   LISTEN: {
     code: 0x0a, name: 'LISTEN',
-    doc: 'Start (or stop) receiving pushes on this connection: MESSAGE for everything addressed to the user, PRESENCE and GROUP_EVENT. Off by default; without it the connection gets no MESSAGE, PRESENCE or GROUP_EVENT. Turning it on first pushes, in seq order and before the reply, every stored message addressed to the user with seq > afterSeq (absent: the durable head when the connection was accepted), so nothing stored after connecting is missed; a client drops a MESSAGE whose seq it has already seen. More than 10000 such messages gets TOO_LARGE (page with FEED first). headSeq: the durable head when listening began.',
+    doc: 'Start (or stop) receiving pushes on this connection: MESSAGE for everything addressed to the user, PRESENCE and GROUP_EVENT. Off by default; without it the connection gets no MESSAGE, PRESENCE or GROUP_EVENT. Turning it on first pushes, in seq order and before the reply, every stored message addressed to the user with seq > afterSeq (absent: the durable head when the connection was accepted), so nothing stored after connecting is missed; a client drops a MESSAGE whose seq it has already seen. More than 10000 such messages, or more than 4 MiB of them (a quarter of the slow-consumer cap when that is smaller), gets TOO_LARGE (page with FEED first). headSeq: the durable head when listening began.',
     request: [['on', 'bool'], ['afterSeq', { opt: 'u64' }]], reply: [['headSeq', 'u64']],
   },
   STATUS: {

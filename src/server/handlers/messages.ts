@@ -16,7 +16,7 @@
  *     listening connection it is addressed to (fanout.ts).
  */
 import { ChatError } from '../../common/errors.js';
-import { feedCount, feedPage } from '../../state/history.js';
+import { byteBudget, feedCount, feedPage } from '../../state/history.js';
 import { canSee } from '../../state/queries.js';
 import { idempotencyKey, type OpData, type StoredMessage } from '../../state/types.js';
 import { Reply, type HandlerTable } from './types.js';
@@ -25,6 +25,14 @@ type SendOp = Extract<OpData, { type: 'message.send' }>;
 
 /** Most messages LISTEN pushes before listening (commands.ts LISTEN); more: page with FEED. */
 export const MAX_CATCH_UP = 10_000;
+/**
+ * Most bytes of messages LISTEN pushes before listening: 4 MiB, or a quarter of
+ * limits.slowConsumerCap when that is smaller. The catch-up is queued in one turn, so
+ * without this bound 10000 messages of up to maxText each (640 MiB by default) would
+ * get the connection dropped as a slow reader, and a tail reconnecting from the same
+ * seq dropped again, for ever. FEED pages are one request each, so they pace themselves.
+ */
+export const MAX_CATCH_UP_BYTES = 4 * 1024 * 1024;
 
 export const messageHandlers: HandlerTable = {
   SEND: {
@@ -82,7 +90,8 @@ export const messageHandlers: HandlerTable = {
    * message that becomes durable later reaches the connection through fan-out, which
    * runs after markDurable: one made durable just before this handler but not yet
    * fanned out comes twice (clients drop seqs they have seen), none comes never.
-   * More than MAX_CATCH_UP of them: TOO_LARGE and nothing changes.
+   * More than MAX_CATCH_UP of them, or more than MAX_CATCH_UP_BYTES (see there):
+   * TOO_LARGE and nothing changes.
    */
   LISTEN: {
     run(ctx, conn, p) {
@@ -95,12 +104,14 @@ export const messageHandlers: HandlerTable = {
       const afterSeq = (p.afterSeq as number | undefined) ?? conn.connectSeq;
       if (afterSeq < head) {
         const state = ctx.engine.state;
-        const n = feedCount(state, user, afterSeq, head);
-        if (n > MAX_CATCH_UP) {
+        const n = feedCount(state, user, afterSeq, head); // binary searches only: refuse before touching messages
+        const bytes = Math.min(MAX_CATCH_UP_BYTES, Math.floor(ctx.limits.slowConsumerCap / 4));
+        const page = n > 0 && n <= MAX_CATCH_UP ? feedPage(state, user, afterSeq, head, 0, byteBudget(bytes)) : undefined;
+        if (n > MAX_CATCH_UP || page?.more) {
           throw new ChatError('CHAT_ERR_TOO_LARGE',
-            `${n} messages were stored after #${afterSeq}, more than the ${MAX_CATCH_UP} LISTEN catches up; read them with FEED first (chat tail --resume does)`);
+            `${n} messages were stored after #${afterSeq}, more than LISTEN catches up (${MAX_CATCH_UP} messages or ${bytes} bytes); read them with FEED first (chat tail does)`);
         }
-        if (n > 0) for (const m of feedPage(state, user, afterSeq, head).messages) conn.push('MESSAGE', { message: m });
+        if (page) for (const m of page.messages) conn.push('MESSAGE', { message: m });
       }
       conn.listening = true;
       return { headSeq: head };

@@ -182,6 +182,25 @@ describe('LISTEN catch-up', () => {
     await ben.request('LISTEN', { on: true, afterSeq: live.seq - 1 });
     expect(ben.messages().map((m) => m.seq)).toEqual([live.seq]);
   });
+
+  it('a catch-up bigger than a quarter of the slow-consumer cap is TOO_LARGE, not a dropped connection', async () => {
+    // Before: 10000 messages of up to maxText (64 KiB) could be queued at once, far
+    // beyond slowConsumerCap: the connection was dropped as a slow reader, the tail
+    // reconnected with the same afterSeq and was dropped again, for ever.
+    const slowConsumerCap = 64 * 1024;
+    const ts = await testServer({ limits: { slowConsumerCap, maxText: 16 * 1024 } });
+    const { ann, ben } = await setup(ts);
+    const first = await send(ann, 0, 'dev', 'first');
+    for (let i = 0; i < 12; i++) await send(ann, 0, 'dev', `${i} ${'z'.repeat(15_000)}`); // ~180 KB: under 10000 messages
+    const refused = await ben.refusal('LISTEN', { on: true, afterSeq: first.seq - 1 });
+    expect(refused.code).toBe('CHAT_ERR_TOO_LARGE');
+    expect(refused.message).toMatch(/13 messages .*FEED/);
+    expect(ben.messages()).toHaveLength(0);
+    // Within the bound it catches up as before, on the same connection.
+    const small = [await send(ann, 0, 'dev', 'small 1'), await send(ann, 0, 'dev', 'small 2')];
+    await ben.request('LISTEN', { on: true, afterSeq: small[0].seq - 1 });
+    expect(ben.messages().map((m) => m.seq)).toEqual(seqs(small));
+  });
 });
 
 describe('durability', () => {

@@ -23,7 +23,7 @@
  *    GOODBYE is reported on stderr and followed by reconnects with exponential
  *    backoff and jitter (capped at MAX_DELAY_MS), logging in again with the session
  *    token of the first login, and LISTEN from the last seq handled, so nothing
- *    stored while it was away is lost (beyond 10000 such messages it pages with FEED).
+ *    stored while it was away is lost (beyond what LISTEN catches up, 10000 messages or 4 MiB, it pages with FEED).
  */
 import { ChatError, isChatError } from '../../../common/errors.js';
 import { checkName } from '../../../common/names.js';
