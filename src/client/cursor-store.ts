@@ -147,6 +147,16 @@ export class CursorSaver {
     }, wait);
   }
 
+  /**
+   * Sets the position to `seq` even if lower, and saves it at the next flush: the
+   * server's seqs went back (a restored data directory), so a higher saved position
+   * would hide new messages.
+   */
+  reset(seq: number): void {
+    this.seq = seq;
+    this.saved = -1;
+  }
+
   /** Saves the position now if it moved since the last save. */
   flush(): void {
     if (this.timer) {

@@ -244,3 +244,42 @@ describe('wait and tail never miss a message stored right after they connected',
     }
   });
 });
+
+describe('chat tail --resume against a data directory restored from an older copy', () => {
+  it('a saved position beyond the head is said and dropped, so new messages below it still print', async () => {
+    const { cpSync, rmSync } = await import('node:fs');
+    const state = { CHAT_STATE_DIR: tempDir('chat-state-') };
+    const backup = join(tempDir('chat-backup-'), 'data');
+    const t0 = spawnChat(as('bob', state), ['tail', '--resume', '--json']); // first run: a cursor at the head
+    live.push(t0);
+    await t0.waitForErr((l) => l.includes('listening for messages'));
+    expect(await interrupt(t0)).toBe(0);
+    expect(await server.stop('SIGTERM')).toBe(0);
+    cpSync(dataDir, backup, { recursive: true }); // the nightly copy: same journal id
+    server = await startServer({ dataDir, listen: server.address });
+
+    const t1 = spawnChat(as('bob', state), ['tail', '--resume', '--json']);
+    live.push(t1);
+    await t1.waitForErr((l) => l.includes('listening for messages'));
+    for (let i = 0; i < 4; i++) await send('alice', ['-g', 'ops', `lost with the disk ${i}`]);
+    await t1.waitForLine((l) => l.includes('lost with the disk 3'));
+    expect(await interrupt(t1)).toBe(0);
+    const cursor = json(t1.lines.at(-1)!).seq as number;
+
+    // The disk dies; the copy is put back; people carry on.
+    expect(await server.stop('SIGTERM')).toBe(0);
+    rmSync(dataDir.concat('/journal'), { recursive: true, force: true });
+    rmSync(dataDir.concat('/snapshots'), { recursive: true, force: true });
+    cpSync(backup, dataDir, { recursive: true });
+    server = await startServer({ dataDir, listen: server.address });
+    const t2 = spawnChat(as('bob', state), ['tail', '--resume', '--json']);
+    live.push(t2);
+    await t2.waitForErr((l) => l.includes('listening for messages'));
+    expect(t2.errLines.join('\n')).toMatch(new RegExp(`saved position #${cursor} is beyond the newest message .*, #\\d+ .*restored`));
+    const fresh = await send('alice', ['-g', 'ops', 'after the restore']);
+    expect(fresh).toBeLessThanOrEqual(cursor); // the case: before, a seq at or below the old cursor was dropped
+    await t2.waitForLine((l) => l.includes('after the restore'));
+    expect(await interrupt(t2)).toBe(0);
+    expect(t2.lines.map((l) => json(l).seq)).toEqual([fresh]);
+  });
+});

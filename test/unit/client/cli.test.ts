@@ -200,4 +200,64 @@ describe('chat CLI against a fake server', () => {
     expect(r.stderr).toMatch(/reconnected/);
     expect(server.conns.at(-1)!.requests.at(-1)!.name).toBe('BYE');
   });
+
+  const listening = () => server.conns.filter((c) => c.listening && !c.socket.destroyed);
+  const until = async (cond: () => boolean) => {
+    for (let i = 0; i < 400 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
+    expect(cond()).toBe(true);
+  };
+
+  it('tail: a connection lost before LISTEN answered resumes from the head at start, not from 0', async () => {
+    await login();
+    for (let i = 0; i < 3; i++) server.deliver('bob', MESSAGE_KIND.GROUP, 'ops', `old ${i}`); // before the tail started
+    let first = true;
+    server.handlers.LISTEN = (c, p) => {
+      if (first) {
+        first = false;
+        c.socket.destroy(); // lost while setting up
+        return new Promise(() => undefined);
+      }
+      c.listening = p.on;
+      return { headSeq: server.sent.at(-1)!.seq };
+    };
+    const head = server.sent.at(-1)!.seq;
+    const result = runChat(['tail', '--json'], env);
+    await until(() => listening().length === 1);
+    process.emit('SIGINT');
+    const r = await result;
+    expect(r.code).toBe(0);
+    const listens = server.conns.flatMap((c) => c.requests).filter((q) => q.name === 'LISTEN');
+    expect(listens).toHaveLength(2);
+    // Was afterSeq 0: LISTEN (or FEED) would replay the user's whole history.
+    expect(listens[1].payload.afterSeq).toBe(head);
+    expect(r.stdout).toBe('');
+  });
+
+  it('tail: after a reconnect to a server whose seqs went back or whose journal changed, new messages still print', async () => {
+    await login();
+    for (let i = 0; i < 5; i++) server.deliver('bob', MESSAGE_KIND.GROUP, 'ops', `before ${i}`);
+    const result = runChat(['tail', '--json'], env);
+    await until(() => listening().length === 1);
+    const seen = server.deliver('bob', MESSAGE_KIND.GROUP, 'ops', 'seen live');
+    await new Promise((r) => setTimeout(r, 50));
+    // The server comes back from an older copy: its head is below what the tail saw.
+    (server as unknown as { seq: number }).seq = seen.seq - 4;
+    listening()[0].socket.destroy();
+    await until(() => listening().length === 1);
+    const after = server.deliver('bob', MESSAGE_KIND.GROUP, 'ops', 'after the restore');
+    expect(after.seq).toBeLessThan(seen.seq);
+    await new Promise((r) => setTimeout(r, 50));
+    server.journalId = 'e'.repeat(32);
+    listening()[0].socket.destroy();
+    await until(() => listening().length === 1);
+    const other = server.deliver('bob', MESSAGE_KIND.GROUP, 'ops', 'another journal');
+    await new Promise((r) => setTimeout(r, 50));
+    process.emit('SIGINT');
+    const r = await result;
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim().split('\n').map((l) => JSON.parse(l).text)).toEqual(['seen live', 'after the restore', 'another journal']);
+    expect(other.seq).toBeGreaterThan(0);
+    expect(r.stderr).toMatch(/before #\d+ already seen \(was its data directory restored/);
+    expect(r.stderr).toMatch(/now serves another journal \(eeeeeeee, was ffffffff/);
+  });
 });

@@ -33,6 +33,8 @@ export class FakeServer {
   readonly sent: Payload[] = [];
   private readonly idKeys = new Map<string, Payload>();
   private seq = 100;
+  /** What STATUS reports; a test may change it to play a replaced data directory. */
+  journalId = 'f'.repeat(32);
   private server!: net.Server;
   port = 0;
   /** Override or add a handler: return a reply payload or throw a ChatError. */
@@ -132,6 +134,9 @@ export class FakeServer {
         return { version: 1, server: 'fake', role: 'primary', registration: true, maxFrame: 1 << 20, maxText: 4096, pingMs: this.opts.pingMs ?? 0 };
       case 'PING': case 'BYE':
         return {};
+      case 'STATUS':
+        return { status: { role: 'primary', journalId: this.journalId, headSeq: this.seq, users: this.users.size, groups: this.groups.size,
+          messages: this.sent.length, connections: this.conns.length, journalDigest: '0'.repeat(64), stateDigest: '0'.repeat(64), uptimeMs: 0 } };
       case 'LISTEN': // no catch-up here: it reports its head and delivers what comes after
         c.listening = p.on;
         return { headSeq: this.seq };

@@ -18,12 +18,20 @@
  *    printed exactly once. The position is saved at most every 100 ms while messages
  *    come, and always when the command ends (SIGINT, SIGTERM, an error). The first run
  *    (no saved position) prints nothing old: it starts at the server's head and says
- *    so on stderr;
+ *    so on stderr. A saved position beyond the server's head (its data directory was
+ *    restored from an older copy, same journal id) would silently drop every new
+ *    message up to it: the tail says so and starts at the head instead;
  *  - a failed first connect exits 7; once running, a lost connection or a server
  *    GOODBYE is reported on stderr and followed by reconnects with exponential
  *    backoff and jitter (capped at MAX_DELAY_MS), logging in again with the session
- *    token of the first login, and LISTEN from the last seq handled, so nothing
+ *    token of the first login, and LISTEN from the last seq handled (or, when the
+ *    first connection was lost before LISTEN answered, from the head STATUS gave at
+ *    start, never from 0, which would print the user's whole history), so nothing
  *    stored while it was away is lost (beyond what LISTEN catches up, 10000 messages or 4 MiB, it pages with FEED).
+ *    After a reconnect it asks STATUS again: another journal id (the data directory
+ *    was replaced) or a head below the last seq handled (restored from an older
+ *    copy) makes old seqs meaningless, so it says so and follows from the new head
+ *    (with --resume, under the new journal's cursor).
  */
 import { ChatError, isChatError } from '../../../common/errors.js';
 import { checkName } from '../../../common/names.js';
@@ -150,6 +158,11 @@ export class Printer {
     this.advanceTo(m.seq);
   }
 
+  /** Forgets positions after `seq`: the server's seqs went back (see reconcile in tail()). */
+  rewind(seq: number): void {
+    this.lastSeq = seq;
+  }
+
   /** Everything up to `seq` has been handled (read, printed or filtered out). */
   advanceTo(seq: number): void {
     if (seq <= this.lastSeq) return;
@@ -208,6 +221,14 @@ async function reconnect(settings: Settings, session: Session, out: Output,
   }
 }
 
+/** What tail needs from STATUS: which journal the server serves and its durable head. */
+interface ServerPoint { journalId: string; headSeq: number }
+
+async function serverPoint(conn: ChatConnection): Promise<ServerPoint> {
+  const { status } = await conn.request('STATUS') as { status: ServerPoint };
+  return { journalId: status.journalId, headSeq: Number(status.headSeq) };
+}
+
 export async function tail(argv: TailArgs): Promise<void> {
   const settings = resolveSettings(argv, 'tail');
   const filter = tailFilter(argv);
@@ -225,24 +246,49 @@ export async function tail(argv: TailArgs): Promise<void> {
   let session: Session | undefined;
   try {
     session = await logIn(conn, settings.credentials, storeFor(settings));
+    const user = session.user;
+    // The journal id keys the cursor: seqs of a replaced data directory mean nothing here.
+    let point = await serverPoint(conn);
+    const store = argv.resume ? new CursorStore(stateDir(settings.env)) : undefined;
+    const keyFor = (journal: string): CursorKey => ({ server: settings.server, journal, user, groups: [...filter.groups], with: filter.with });
     let from: number | undefined;
-    if (argv.resume) {
-      // The journal id keys the cursor: seqs of a replaced data directory mean nothing here.
-      const { status } = await conn.request('STATUS') as { status: { journalId: string } };
-      const key: CursorKey = { server: settings.server, journal: status.journalId, user: session.user, groups: [...filter.groups], with: filter.with };
-      const store = new CursorStore(stateDir(settings.env));
-      from = store.load(key);
-      saver = new CursorSaver(store, key, from ?? 0, 100, (err) => out.note(err.message));
-      if (from === undefined) out.note(`no saved position in ${store.dir} for ${session.user}@${settings.server} (journal ${status.journalId.slice(0, 8)}) and this filter: starting at the newest message (the next --resume prints what came meanwhile)`);
+    if (store) {
+      from = store.load(keyFor(point.journalId));
+      if (from === undefined) {
+        out.note(`no saved position in ${store.dir} for ${user}@${settings.server} (journal ${point.journalId.slice(0, 8)}) and this filter: starting at the newest message (the next --resume prints what came meanwhile)`);
+      } else if (from > point.headSeq) {
+        out.note(`the saved position #${from} is beyond the newest message of ${settings.server}, #${point.headSeq} (was its data directory restored from an older copy?): starting at #${point.headSeq}`);
+        from = point.headSeq;
+      }
+      saver = new CursorSaver(store, keyFor(point.journalId), from ?? 0, 100, (err) => out.note(err.message));
+      if (from !== undefined) saver.reset(from); // a clamped position replaces the saved one
     }
-    const s = saver;
-    const printer = new Printer(out, filter, session.user, from ?? 0, s ? (seq) => s.advance(seq) : undefined);
+    const printer = new Printer(out, filter, user, from ?? 0, (seq) => saver?.advance(seq));
+    /** After a reconnect: the position to LISTEN from, after checking the server still serves the same seqs. */
+    const reconcile = async (c: ChatConnection): Promise<number> => {
+      const now = await serverPoint(c);
+      if (now.journalId !== point.journalId || now.headSeq < printer.lastSeq) {
+        out.note(now.journalId !== point.journalId
+          ? `${settings.server} now serves another journal (${now.journalId.slice(0, 8)}, was ${point.journalId.slice(0, 8)}: its data directory was replaced): following from its newest message #${now.headSeq}`
+          : `the newest message of ${settings.server} is #${now.headSeq}, before #${printer.lastSeq} already seen (was its data directory restored from an older copy?): following from #${now.headSeq}`);
+        flush();
+        printer.rewind(now.headSeq);
+        if (store) saver = new CursorSaver(store, keyFor(now.journalId), now.headSeq, 100, (err) => out.note(err.message));
+        saver?.reset(now.headSeq);
+        point = now;
+        return now.headSeq;
+      }
+      // 0: the first connection was lost before LISTEN answered; the head at start is
+      // where "after the command started" begins (0 would replay the whole history).
+      return printer.lastSeq || point.headSeq;
+    };
     for (let round = 0; ; round++) {
       let ended: 'stop' | ChatError;
       try {
-        // First round: FEED from the saved position (--resume); later rounds: LISTEN from the last seq handled.
-        // (A first run saves the head LISTEN reports: every account's head is past its creation, so above 0.)
-        ended = await listen(conn, printer, filter, out, signal.stopped, round === 0 ? from : printer.lastSeq, round === 0);
+        // First round: FEED from the saved position (--resume), or LISTEN from connect time;
+        // later rounds: LISTEN from the last seq handled.
+        const start = round === 0 ? from : await reconcile(conn);
+        ended = await listen(conn, printer, filter, out, signal.stopped, start, round === 0);
       } catch (err) {
         if (!isNetworkError(err)) throw err;
         ended = err; // lost while setting up: reconnect like any other loss
