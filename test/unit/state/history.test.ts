@@ -103,6 +103,21 @@ describe('search', () => {
     expect(containsWords('anything', [])).toBe(false);
   });
 
+  it('containsWords agrees with cutting the text into words, on random text with marks, surrogates and case folds', () => {
+    // containsWords finds words with indexOf and checks their neighbours; this is the
+    // definition it must match: the query's words are among searchWords(text).
+    const alphabet = ['a', 'b', 'ab', 'é', 'e\u0301', '\u0301', ' ', '-', '.', "'", '1', '𝐀', '𠀀', 'ﬁ', 'İ', 'Ａ', '部', '🚀', '\u200d'];
+    let seed = 42;
+    const rand = (n: number) => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return seed % n; };
+    const text = (n: number) => Array.from({ length: n }, () => alphabet[rand(alphabet.length)]).join('');
+    for (let i = 0; i < 5000; i++) {
+      const t = text(1 + rand(12));
+      const words = searchWords(text(1 + rand(4)));
+      const have = new Set(searchWords(t));
+      expect(containsWords(t, words), `${JSON.stringify(t)} ${JSON.stringify(words)}`).toBe(words.length > 0 && words.every((w) => have.has(w)));
+    }
+  });
+
   const texts = ['deploy started', 'lunch?', 'Deploy DONE', 'done', 'deploy failed', 'deploy done again', 'nothing'];
   const s = build([user('a'), user('b'), ...texts.map((t) => dmsg('a', 'b', t))]);
   const list = s.directMessages.get('a\nb')!;
