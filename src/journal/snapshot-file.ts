@@ -184,12 +184,19 @@ async function removeStaleTemps(dataDir: string): Promise<string[]> {
   return removed;
 }
 
-/** Keeps the newest `keep` snapshot files (by seq), removes the others and stale temp files; returns what it removed. */
-export async function pruneSnapshots(dataDir: string, keep = 2): Promise<string[]> {
+/**
+ * Keeps the newest `keep` snapshot files (by seq), removes the others and stale temp
+ * files; returns what it removed. With `trusted` (the seqs the owner verified or wrote)
+ * only trusted files are kept and count toward `keep`: a newer file that failed to
+ * verify must never push out a verified older one, the fallback retention relies on.
+ */
+export async function pruneSnapshots(dataDir: string, keep = 2, trusted?: (seq: number) => boolean): Promise<string[]> {
   if (!Number.isInteger(keep) || keep < 1) throw new RangeError(`pruneSnapshots: keep must be a whole number ≥ 1, got ${keep}`);
   const all = await listSnapshots(dataDir);
+  const keepers = new Set((trusted === undefined ? all : all.filter((s) => trusted(s.seq))).slice(-keep).map((s) => s.path));
   const removed = await removeStaleTemps(dataDir);
-  for (const { path } of all.slice(0, Math.max(0, all.length - keep))) {
+  for (const { path } of all) {
+    if (keepers.has(path)) continue;
     await rm(path, { force: true });
     removed.push(path);
   }

@@ -8,9 +8,12 @@
  *     and the digest there and then (capture is cheap and freezes the image while the
  *     live state moves on), and starts the write in the background.
  *   - The write waits until image.seq is durable (a snapshot never names records the
- *     journal could still lose), then writeSnapshot, pruneSnapshots(KEEP), and with
- *     retention 'covered' removes the journal segments the OLDEST kept snapshot covers,
- *     so falling back to it when the newest is damaged still works. One write at a time.
+ *     journal could still lose), then writeSnapshot, pruneSnapshots to the newest KEEP
+ *     snapshots this process verified or wrote (a file that failed to verify at start-up
+ *     goes, never a verified one), and with retention 'covered' removes the journal
+ *     segments the OLDEST kept snapshot covers, once KEEP of them exist: falling back
+ *     to the older one when the newest is damaged must still work, so a lone snapshot
+ *     covers nothing. One write at a time.
  *   - A failed write is a warning, never a stop (the journal alone is enough); the
  *     counters were reset at capture, so the next try comes after the next threshold.
  *   - close() abandons a write in flight: it stops before its next chunk and removes its
@@ -99,7 +102,7 @@ export class Snapshotter {
       this.lastSnapshotBytes = written.bytes;
       log.info({ seq: written.seq, bytes: written.bytes, file: written.path }, 'snapshot written');
       signal.throwIfAborted();
-      await pruneSnapshots(dataDir, KEEP_SNAPSHOTS);
+      await pruneSnapshots(dataDir, KEEP_SNAPSHOTS, (seq) => this.good.has(seq));
       signal.throwIfAborted();
       if (this.o.retention === 'covered') await this.retain();
     } catch (err) {
@@ -112,14 +115,14 @@ export class Snapshotter {
   }
 
   /**
-   * Removes the segments the oldest kept snapshot covers, once that snapshot is one this
-   * process verified or wrote: a damaged older file (skipped at start-up, not yet
-   * pruned) must not decide what the journal may drop.
+   * Removes the segments the oldest kept snapshot covers, once KEEP_SNAPSHOTS snapshots
+   * are kept and every one is a file this process verified or wrote: with a single
+   * snapshot, its damage would leave neither a fallback nor the records it covers.
    */
   private async retain(): Promise<void> {
     const kept = await listSnapshots(this.o.dataDir);
-    const oldest = kept[0];
-    if (oldest === undefined || !this.good.has(oldest.seq)) return;
+    if (kept.length < KEEP_SNAPSHOTS) return;
+    const oldest = kept[0]!;
     for (const s of kept) if (!this.good.has(s.seq)) return;
     const removed = this.o.journal.removeSegmentsThrough(oldest.seq);
     if (removed.length > 0) this.o.log.info({ through: oldest.seq, removed }, 'journal retention: removed segments covered by the oldest kept snapshot');

@@ -262,6 +262,55 @@ describe('journal retention', () => {
     await fallback.close();
   });
 
+  it('covered removes nothing while only one snapshot exists: that snapshot damaged still leaves a dir that starts', async () => {
+    const d = dir();
+    const e = await open(d, { snapshotRecords: 10, segmentBytes: 300, retention: 'covered' });
+    await passwdRun(e, 1, 15);
+    const before = digests(e);
+    await e.close();
+    expect(snapSeqs(d)).toEqual([10]);
+    expect(listSegments(d)[0]!.firstSeq).toBe(1);
+    const path = join(d, SNAPSHOT_DIR, snapshotName(10));
+    const buf = readFileSync(path);
+    buf[Math.floor(buf.length / 2)] ^= 0x01;
+    writeFileSync(path, buf);
+    const again = await open(d); // the whole journal is still there
+    expect(again.snapshotSeq).toBe(0);
+    expect(digests(again)).toEqual(before);
+    await again.close();
+  });
+
+  it('a damaged newest snapshot seen at start-up is pruned, not the verified older one, so a fallback stays', async () => {
+    const d = dir();
+    const e = await open(d, { snapshotRecords: 10, segmentBytes: 300, retention: 'covered' });
+    await passwdRun(e, 1, 25);
+    await e.close();
+    expect(snapSeqs(d)).toEqual([10, 20]);
+    const damage = (seq: number): void => {
+      const path = join(d, SNAPSHOT_DIR, snapshotName(seq));
+      const buf = readFileSync(path);
+      buf[Math.floor(buf.length / 2)] ^= 0x01;
+      writeFileSync(path, buf);
+    };
+    damage(20);
+    const again = await open(d, { snapshotRecords: 10, segmentBytes: 300, retention: 'covered' });
+    expect(again.snapshotSeq).toBe(10);
+    let s = 26;
+    while (!snapSeqs(d).some((q) => q > 25)) {
+      await again.commit(passwd(s++));
+      await again.whenSnapshotsIdle();
+    }
+    const newest = snapSeqs(d).at(-1)!;
+    expect(snapSeqs(d)).toEqual([10, newest]); // the damaged 20 went, the verified 10 stayed
+    const before = digests(again);
+    await again.close();
+    damage(newest); // the newest goes bad too: the verified older one still starts the server
+    const fallback = await open(d);
+    expect(fallback.snapshotSeq).toBe(10);
+    expect(digests(fallback)).toEqual(before);
+    await fallback.close();
+  });
+
   it('keep (the default) removes nothing', async () => {
     const d = dir();
     const logs: Logs = [];
