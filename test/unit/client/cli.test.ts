@@ -207,6 +207,39 @@ describe('chat CLI against a fake server', () => {
     expect(cond()).toBe(true);
   };
 
+  const msg = (seq: number, text: string) => ({ seq, kind: MESSAGE_KIND.GROUP, from: 'bob', group: 'ops', text, ts: 1_700_000_000_000 + seq });
+
+  it('search keeps asking while the server says more, even after pages with no match (its work cap)', async () => {
+    await login();
+    const asked: Array<Record<string, unknown>> = [];
+    server.handlers.SEARCH = (_c, p) => {
+      asked.push(p);
+      // 10^6 messages, the rare word only in the oldest: four capped pages find nothing.
+      if (asked.length <= 4) return { messages: [], more: true, nextBeforeSeq: 1_000_000 - asked.length * 250_000 + 1 };
+      return { messages: [msg(7, 'rare word')], more: false, nextBeforeSeq: 0 };
+    };
+    const r = await runChat(['search', '-g', 'ops', 'rare', '--json'], env);
+    expect(r).toMatchObject({ code: 0, stderr: '' });
+    expect(JSON.parse(r.stdout)).toMatchObject({ seq: 7, text: 'rare word' });
+    expect(asked.map((p) => p.beforeSeq)).toEqual([0, 750_001, 500_001, 250_001, 1]);
+  });
+
+  it('history --last larger than a page pages on with the same upToSeq and the rest of --last', async () => {
+    await login();
+    const asked: Array<Record<string, unknown>> = [];
+    server.handlers.HISTORY = (_c, p) => {
+      asked.push(p);
+      // Messages 1..500, pages of two: the selection is the `last` newest after afterSeq.
+      const start = Math.max(Number(p.afterSeq) + 1, Number(p.last) > 0 ? 500 - Number(p.last) + 1 : 1);
+      const page = [start, start + 1].filter((s) => s <= 500).map((s) => msg(s, `m${s}`));
+      return { messages: page, more: page.at(-1)!.seq < 500, upToSeq: 500 };
+    };
+    const r = await runChat(['history', '-g', 'ops', '--last', '5', '--since', '10', '--json'], env);
+    expect(r).toMatchObject({ code: 0, stderr: '' });
+    expect(r.stdout.trim().split('\n').map((l) => JSON.parse(l).seq)).toEqual([496, 497, 498, 499, 500]);
+    expect(asked.map((p) => [p.afterSeq, p.last, p.upToSeq])).toEqual([[10, 5, 0], [497, 3, 500], [499, 1, 500]]);
+  });
+
   it('tail: a connection lost before LISTEN answered resumes from the head at start, not from 0', async () => {
     await login();
     for (let i = 0; i < 3; i++) server.deliver('bob', MESSAGE_KIND.GROUP, 'ops', `old ${i}`); // before the tail started
