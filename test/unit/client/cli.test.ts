@@ -224,6 +224,14 @@ describe('chat CLI against a fake server', () => {
     expect(asked.map((p) => p.beforeSeq)).toEqual([0, 750_001, 500_001, 250_001, 1]);
   });
 
+  it('history/search --last quotes what was typed in its usage error (was "NaN")', async () => {
+    for (const cmd of [['history', '-g', 'ops'], ['search', '-g', 'ops', 'deploy']]) {
+      const r = await runChat([...cmd, '--last', 'abc'], env);
+      expect(r).toMatchObject({ code: 2, stdout: '' });
+      expect(r.stderr).toMatch(/^chat: --last needs a whole number of messages from 1 to \d+, got "abc" \(see: chat \w+ --help\)\n$/);
+    }
+  });
+
   it('history --last larger than a page pages on with the same upToSeq and the rest of --last', async () => {
     await login();
     const asked: Array<Record<string, unknown>> = [];

@@ -108,5 +108,8 @@ describe('history and search arguments', () => {
     expect(lastOf({ last: 3 }, 'history')).toBe(3);
     expect(lastOf({}, 'history')).toBeUndefined();
     for (const bad of [0, -1, 1.5, Number.NaN, 2 ** 32]) expect(() => lastOf({ last: bad }, 'history')).toThrow(/--last needs/);
+    // From the command line: the error quotes what was typed (it said "NaN" for "abc").
+    expect(lastOf({ last: '20' }, 'history')).toBe(20);
+    for (const bad of ['abc', '1e3', '0x10', '', '5 messages']) expect(() => lastOf({ last: bad }, 'search')).toThrow(`got "${bad}"`);
   });
 });

@@ -7,7 +7,7 @@ export const historyCommand = defineCommand({
   builder: (y) => withCommonOptions(y)
     .option('group', { alias: 'g', type: 'string', requiresArg: true, describe: 'the history of this group (members only)' })
     .option('with', { type: 'string', requiresArg: true, describe: 'your direct messages with this user' })
-    .option('last', { type: 'number', requiresArg: true, describe: 'only the N newest (default 50 without --since; all with --since)' })
+    .option('last', { type: 'string', requiresArg: true, describe: 'only the N newest (default 50 without --since; all with --since)' })
     .option('since', { type: 'string', requiresArg: true, describe: 'after sequence number SEQ (exclusive), or newer than a duration: 30s, 10m, 2h, 3d, 1w' })
     .example('chat history -g ops --since 2h', '')
     .example('chat history --with bob --since "$(cat last-seq)" --json', ''),

@@ -34,7 +34,8 @@ const MAX_U32 = 0xffffffff;
 export interface ConversationArgs extends CommonArgs {
   group?: string | string[];
   with?: string | string[];
-  last?: number | number[];
+  /** A string from the command line (so an error can quote what was typed), a number from code. */
+  last?: string | number | Array<string | number>;
 }
 export interface HistoryArgs extends ConversationArgs { since?: string | string[] }
 export interface SearchArgs extends ConversationArgs { query?: string | string[] }
@@ -63,10 +64,11 @@ export function conversationOf(argv: ConversationArgs, command: string): Convers
 
 /** --last N: a whole number from 1; undefined when absent. */
 export function lastOf(argv: ConversationArgs, command: string): number | undefined {
-  const last = single(argv.last, '--last', command);
-  if (last === undefined) return undefined;
+  const given = single(argv.last, '--last', command);
+  if (given === undefined) return undefined;
+  const last = typeof given === 'number' ? given : /^\s*\d+\s*$/.test(given) ? Number(given) : Number.NaN;
   if (!Number.isInteger(last) || last < 1 || last > MAX_U32) {
-    throw usageError(command, `--last needs a whole number of messages from 1, got "${String(last)}"`);
+    throw usageError(command, `--last needs a whole number of messages from 1 to ${MAX_U32}, got "${String(given)}"`);
   }
   return last;
 }
