@@ -104,12 +104,13 @@ export class Journal implements SegmentSource {
     if (!(segmentBytes > HEADER_BYTES)) throw new Error(`segmentBytes must be over ${HEADER_BYTES}`);
     const warnings = migrateV0(dataDir, segmentBytes);
     const dir = join(dataDir, JOURNAL_DIR);
+    const ops: Op[] = [];
+    // Scanned before DIR/journal/ is created: a missing journal must stay visible as such.
+    const scan = scanJournal(dataDir, { mode: 'open', after: opts.after, onOp: (op) => ops.push(op) });
     if (!existsSync(dir)) {
       mkdirSync(dir, { recursive: true });
       fsyncDir(dataDir);
     }
-    const ops: Op[] = [];
-    const scan = scanJournal(dataDir, { mode: 'open', after: opts.after, onOp: (op) => ops.push(op) });
     if (scan.tornHeader !== undefined) {
       // A crash while a roll wrote the new header: it holds no record.
       unlinkSync(scan.tornHeader.path);
@@ -125,8 +126,8 @@ export class Journal implements SegmentSource {
     let id = scan.journalId;
     const segs = scan.segments;
     if (segs.length === 0) {
-      // A new journal, or one whose only segment was a torn header. A snapshot's id
-      // and position carry on when every segment before it is gone.
+      // A new journal, or one whose only segment was a torn header (scanJournal refuses
+      // a snapshot with no segment at all): a snapshot's id and position carry on.
       id = opts.after !== undefined ? Buffer.from(opts.after.journalId, 'hex') : randomBytes(16);
       const firstSeq = (opts.after?.seq ?? 0) + 1;
       const path = createSegmentSync(dir, id, firstSeq);

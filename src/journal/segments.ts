@@ -15,8 +15,9 @@
  *     `after.seq` (start-up must not read the whole history); 'verify' reads all;
  *   - damage at the end of the LAST segment with no valid record after it is a torn
  *     tail (reported in `torn`, not thrown); a last segment whose header is torn and
- *     that holds no record is `tornHeader` (a crash during a roll). Anything else
- *     throws JournalCorruptError. Nothing here writes.
+ *     that holds no record is `tornHeader` (a crash during a roll). No segment file at
+ *     all with `after` is damage (the journal after the snapshot is lost). Anything
+ *     else throws JournalCorruptError. Nothing here writes.
  */
 import { closeSync, existsSync, fsyncSync, openSync, readdirSync, readFileSync, readSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
@@ -150,6 +151,11 @@ export function scanJournal(dataDir: string, opts: ScanOptions): ScanResult {
   if (after !== undefined && !(verify && files.length > 0 && files[0].firstSeq === 1)) {
     chainFrom = after.seq;
     res.digest = after.journalDigest;
+  }
+  if (files.length === 0 && after !== undefined) {
+    // Retention never removes the last segment: a snapshot with no journal at all means
+    // DIR/journal/ was lost, and with it every record after the snapshot.
+    bad({ file: `${JOURNAL_DIR}/`, offset: 0, reason: `no journal segment, but the snapshot at seq ${after.seq} needs the records after it (${JOURNAL_DIR}/ is missing or empty: restore it from a backup)` });
   }
   let last = 0; // last seq seen (or implied by a header-only segment)
   for (let i = 0; i < files.length; i++) {

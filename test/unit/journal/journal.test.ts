@@ -13,6 +13,7 @@ import { crc32c } from '../../../src/journal/crc32c.js';
 import { encodeHeader, encodeRecord } from '../../../src/journal/format.js';
 import { Journal, JournalCorruptError, JournalRangeError, listSegments, readJournalDir } from '../../../src/journal/journal.js';
 import type { Op } from '../../../src/state/types.js';
+import { verifyDataDir } from '../../../src/journal/verify.js';
 import { collect, journalConformance, op } from './conformance.js';
 
 /** FileHandle's prototype (the class is not exported), to spy on write/datasync. */
@@ -291,6 +292,24 @@ describe('local journal: damage and repair at open', () => {
     expect(() => r.journal.read(0)).toThrow(`records after seq 0 are no longer in the journal: the oldest kept segment starts at seq ${oldest}`);
     expect(await collect(r.journal.read(oldest - 1))).toEqual(Array.from({ length: 21 - oldest }, (_, i) => oldest + i));
     await r.journal.close();
+  });
+});
+
+describe('a snapshot without its journal', () => {
+  it('start-up, the offline reader and verify all refuse a journal dir with no segment when a snapshot needs the records after it', async () => {
+    const dir = tempDir();
+    const { journal } = await Journal.open(dir);
+    for (let s = 1; s <= 5; s++) await journal.append(op(s));
+    const after = { seq: 3, journalId: journal.journalId, journalDigest: 'ab'.repeat(32) };
+    await journal.close();
+    rmSync(join(dir, 'journal'), { recursive: true }); // seqs 4 and 5 were only there
+    const err = await Journal.open(dir, { after }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(JournalCorruptError);
+    expect((err as Error).message).toMatch(/no journal segment, but the snapshot at seq 3 needs the records after it/);
+    expect(existsSync(join(dir, 'journal'))).toBe(false); // nothing was created in its place
+    expect(() => readJournalDir(dir, { after })).toThrow(JournalCorruptError);
+    const v = await verifyDataDir(dir, { after });
+    expect(!v.ok && v.problem.reason).toMatch(/no journal segment/);
   });
 });
 
