@@ -8,7 +8,8 @@
  *   user     {name, displayName, online}
  *   profile  {name, displayName, age?, gender?, admin}
  * Human:
- *   message  [HH:MM:SS] #group <from> text
+ *   message  [HH:MM:SS] #group <from> text   (saved messages from another day:
+ *            [YYYY-MM-DD HH:MM:SS], see stampTime)
  *            [HH:MM:SS] <from → to> text
  *            [HH:MM:SS] * <from> text
  *   Continuation lines of a multi-line text are indented under the text; control
@@ -73,6 +74,19 @@ export function clockTime(ts: number): string {
   const d = new Date(ts);
   const p = (n: number) => String(n).padStart(2, '0');
   return `${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+}
+
+/**
+ * Local time for saved messages (history, search, a resumed tail): HH:MM:SS when `ts`
+ * falls on the same local day as `now`, else YYYY-MM-DD HH:MM:SS, so that
+ * `chat history --since 3d` says which day each line is from.
+ */
+export function stampTime(ts: number, now: number = Date.now()): string {
+  const d = new Date(ts);
+  const n = new Date(now);
+  if (d.getFullYear() === n.getFullYear() && d.getMonth() === n.getMonth() && d.getDate() === n.getDate()) return clockTime(ts);
+  const p = (x: number) => String(x).padStart(2, '0');
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${clockTime(ts)}`;
 }
 
 /** Replaces control characters (except newline and tab) so text cannot drive the terminal. */

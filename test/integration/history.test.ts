@@ -65,7 +65,7 @@ describe('chat history and chat search', () => {
 
     const human = lines(await ok('bob', ['history', '-g', 'ops']));
     expect(human).toHaveLength(5);
-    human.forEach((l, i) => expect(l).toMatch(new RegExp(`^\\[\\d\\d:\\d\\d:\\d\\d\\] #ops <alice> ${texts[i].replace('?', '\\?')}$`)));
+    human.forEach((l, i) => expect(l).toMatch(new RegExp(`^\\[(\\d{4}-\\d\\d-\\d\\d )?\\d\\d:\\d\\d:\\d\\d\\] #ops <alice> ${texts[i].replace('?', '\\?')}$`)));
 
     const all = lines(await ok('bob', ['history', '-g', 'ops', '--json'])).map(json);
     expect(all.map((m) => m.seq)).toEqual(seqs);

@@ -232,6 +232,17 @@ describe('chat CLI against a fake server', () => {
     }
   });
 
+  it('history prints the date of a message from another day (a time alone was ambiguous)', async () => {
+    await login();
+    const old = new Date(2024, 4, 6, 7, 8, 9).getTime();
+    server.handlers.HISTORY = () => ({ messages: [{ ...msg(3, 'from long ago'), ts: old }, { ...msg(4, 'just now'), ts: Date.now() }], more: false, upToSeq: 4 });
+    const r = await runChat(['history', '-g', 'ops'], env);
+    expect(r).toMatchObject({ code: 0, stderr: '' });
+    const [a, b] = r.stdout.trim().split('\n');
+    expect(a).toBe('[2024-05-06 07:08:09] #ops <bob> from long ago');
+    expect(b).toMatch(/^\[(\d{4}-\d\d-\d\d )?\d\d:\d\d:\d\d\] #ops <bob> just now$/); // a date only if midnight passed meanwhile
+  });
+
   it('history --last larger than a page pages on with the same upToSeq and the rest of --last', async () => {
     await login();
     const asked: Array<Record<string, unknown>> = [];

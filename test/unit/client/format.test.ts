@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
-  clockTime, columns, formatGroups, formatMessage, formatProfile, formatUsers, groupJson, messageJson, printable, profileJson, userJson,
+  clockTime, stampTime, columns, formatGroups, formatMessage, formatProfile, formatUsers, groupJson, messageJson, printable, profileJson, userJson,
 } from '../../../src/client/format.js';
 
 const ts = new Date(2026, 0, 2, 3, 4, 5).getTime(); // local 03:04:05
@@ -14,6 +14,13 @@ describe('messages', () => {
     expect(formatMessage(group)).toBe('[03:04:05] #ops <alice> deploy done');
     expect(formatMessage(direct)).toBe('[03:04:05] <alice → bob> hi');
     expect(formatMessage(all)).toBe('[03:04:05] * <root> maintenance at 5');
+  });
+
+  it('saved messages from another local day carry their date', () => {
+    expect(stampTime(ts, new Date(2026, 0, 2, 23, 59, 59).getTime())).toBe('03:04:05');
+    expect(stampTime(ts, new Date(2026, 0, 3, 0, 0, 1).getTime())).toBe('2026-01-02 03:04:05');
+    expect(stampTime(ts, new Date(2027, 0, 2, 3, 4, 5).getTime())).toBe('2026-01-02 03:04:05');
+    expect(formatMessage(group, (t) => stampTime(t, ts + 86_400_000))).toBe('[2026-01-02 03:04:05] #ops <alice> deploy done');
   });
 
   it('human: continuation lines are indented and control characters neutralised', () => {

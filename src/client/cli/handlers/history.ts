@@ -21,7 +21,7 @@ import { checkName } from '../../../common/names.js';
 import type { Payload } from '../../../protocol/codec.js';
 import { MESSAGE_KIND } from '../../../protocol/commands.js';
 import type { ChatConnection } from '../../connection.js';
-import { formatMessage, messageJson } from '../../format.js';
+import { formatMessage, messageJson, stampTime } from '../../format.js';
 import { ask, type Hints } from '../hints.js';
 import { resolveSettings, single, usageError, type CommonArgs } from '../options.js';
 import type { Output } from '../output.js';
@@ -94,7 +94,7 @@ const HINTS: Hints = { CHAT_ERR_NOT_FOUND: 'see: chat groups' };
 
 function print(out: Output, messages: Payload[]): void {
   for (const m of messages) {
-    out.line(formatMessage(m));
+    out.line(formatMessage(m, stampTime));
     out.object(messageJson(m));
   }
 }

@@ -39,7 +39,7 @@ import type { Payload } from '../../../protocol/codec.js';
 import { MESSAGE_KIND } from '../../../protocol/commands.js';
 import { logIn, resume, type Session } from '../../auth.js';
 import type { ChatConnection } from '../../connection.js';
-import { formatMessage, messageJson } from '../../format.js';
+import { formatMessage, messageJson, stampTime } from '../../format.js';
 import { requireMember } from '../hints.js';
 import { resolveSettings, single, type CommonArgs, type Settings } from '../options.js';
 import type { Output } from '../output.js';
@@ -152,7 +152,7 @@ export class Printer {
   print(m: Payload): void {
     if (m.seq <= this.lastSeq) return; // seen already (a LISTEN catch-up repeats a few)
     if (matchesTail(this.filter, m, this.me)) {
-      this.out.line(formatMessage(m));
+      this.out.line(formatMessage(m, stampTime)); // a resumed tail prints old messages too
       this.out.object(messageJson(m));
     }
     this.advanceTo(m.seq);
