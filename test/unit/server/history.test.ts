@@ -139,6 +139,26 @@ describe('paging', () => {
   });
 });
 
+describe('FEED and memberships', () => {
+  it('is decided by the memberships at read time: after a kick nothing of the group, after a join its messages since afterSeq', async () => {
+    // Documented in README ("What addressed to you means"): a message's audience is
+    // not recorded, so a feed read after a kick loses even what came before it.
+    const ts = await testServer();
+    const { ann, ben, cat } = await setup(ts);
+    const mark = (await send(ann, 0, 'dev', 'ben reads this live')).seq;
+    const beforeKick = await send(ann, 0, 'dev', 'sent while ben was away, before the kick');
+    await ann.request('GROUP_KICK', { group: 'dev', user: 'ben' });
+    await send(ann, 0, 'dev', 'after the kick');
+    const direct = await send(cat, 1, 'ben', 'still his');
+    const feed = await ben.request('FEED', { afterSeq: mark, upToSeq: 0 });
+    expect(seqs(feed.messages)).toEqual([direct.seq]);
+    expect(seqs(feed.messages)).not.toContain(beforeKick.seq);
+    await ben.request('GROUP_JOIN', { group: 'dev' });
+    const again = await ben.request('FEED', { afterSeq: mark, upToSeq: 0 });
+    expect(again.messages.map((m: Payload) => m.text)).toEqual(['sent while ben was away, before the kick', 'after the kick', 'still his']);
+  });
+});
+
 describe('LISTEN catch-up', () => {
   it('without afterSeq pushes what was stored since the connection was accepted, before its reply', async () => {
     const ts = await testServer();
