@@ -7,7 +7,8 @@
  *     journal.log once, checks every segment it must (segments.ts scanJournal),
  *     truncates a torn tail of the last segment (fsync'ed) and removes a last segment
  *     whose header is torn, reports both, and throws JournalCorruptError for damage
- *     anywhere else. It returns the ops after `after.seq` (a snapshot's position).
+ *     anywhere else. It returns the ops after `after.seq` (a snapshot's position), or
+ *     hands them to `onOp` one by one as it reads.
  *   - append(op) encodes the record at once (so `headSeq` and `digest` describe every
  *     op appended so far) and resolves only once it is durable: every byte written,
  *     then fdatasync; a short write is continued. Appends made while a flush runs are
@@ -47,11 +48,17 @@ export interface JournalOptions {
   segmentBytes?: number;
   /** A snapshot's position: ops up to after.seq are not returned; the digest continues from it. */
   after?: AfterPoint;
+  /**
+   * Receives each op after `after.seq` in order while the segments are read, instead
+   * of collecting them in OpenResult.ops: replaying a long journal then never holds
+   * every op in memory at once. An exception it throws ends open() with that error.
+   */
+  onOp?: (op: Op) => void;
 }
 
 export interface OpenResult {
   journal: Journal;
-  /** Ops after `after.seq` (all without `after`), in order. */
+  /** Ops after `after.seq` (all without `after`), in order; empty when `onOp` took them. */
   ops: Op[];
   /** A torn tail cut off the last segment: `file` relative to the data dir. */
   truncated?: { file: string; offset: number; bytes: number };
@@ -106,7 +113,7 @@ export class Journal implements SegmentSource {
     const dir = join(dataDir, JOURNAL_DIR);
     const ops: Op[] = [];
     // Scanned before DIR/journal/ is created: a missing journal must stay visible as such.
-    const scan = scanJournal(dataDir, { mode: 'open', after: opts.after, onOp: (op) => ops.push(op) });
+    const scan = scanJournal(dataDir, { mode: 'open', after: opts.after, onOp: opts.onOp ?? ((op) => ops.push(op)) });
     if (!existsSync(dir)) {
       mkdirSync(dir, { recursive: true });
       fsyncDir(dataDir);

@@ -154,7 +154,7 @@ async function readFully(fh: FileHandle, buf: Buffer, position: number): Promise
 export interface OfflineJournal {
   /** 32 lowercase hex digits. */
   journalId: string;
-  /** Records after `after.seq` (all when no `after`), in order. */
+  /** Records after `after.seq` (all when no `after`), in order; empty when `onOp` took them. */
   ops: Op[];
   headSeq: number;
   journalDigest: string;
@@ -166,12 +166,13 @@ export interface OfflineJournal {
 /**
  * Reads a data dir's journal without taking the lock and without changing anything,
  * for tools that may run beside a live server. A torn tail just ends the read (it may
- * be a write in progress). Throws JournalCorruptError for damage, ChatError
+ * be a write in progress). `onOp` receives each op as it is read instead of `ops`
+ * collecting them (a long journal is never held whole). Throws JournalCorruptError for damage, ChatError
  * CHAT_ERR_NOT_FOUND when the dir has no journal.
  */
-export function readJournalDir(dataDir: string, opts: { after?: AfterPoint } = {}): OfflineJournal {
+export function readJournalDir(dataDir: string, opts: { after?: AfterPoint; onOp?: (op: Op) => void } = {}): OfflineJournal {
   const ops: Op[] = [];
-  const r = scanJournal(dataDir, { mode: 'read', after: opts.after, onOp: (op) => ops.push(op) });
+  const r = scanJournal(dataDir, { mode: 'read', after: opts.after, onOp: opts.onOp ?? ((op) => ops.push(op)) });
   if (r.journalId === undefined) {
     if (existsSync(join(dataDir, V0_FILE))) {
       throw new ChatError('CHAT_ERR_NOT_FOUND', `${dataDir} holds a v0 ${V0_FILE}; start chat-server on it once to convert it`);

@@ -118,18 +118,38 @@ export class Engine {
       // that ends before the snapshot.
       const after: AfterPoint | undefined = snap && { seq: snap.seq, journalId: snap.journalId, journalDigest: snap.journalDigest };
       const segmentBytes = opts.segmentBytes ?? STORAGE_DEFAULTS.segmentBytes;
-      const { journal, ops, truncated, warnings: journalWarnings } = await Journal.open(dataDir, { segmentBytes, after });
+      // Ops are applied as the segments are read, never collected first: a journal of
+      // 10^6 records after the snapshot would otherwise sit in memory twice. An op that
+      // does not apply is reported only once the whole journal was read, so damage
+      // anywhere (JournalCorruptError, naming the place) is still reported first.
+      const state = snap?.state ?? createState();
+      let lastTs = snap?.lastTs ?? 0;
+      let applyError: unknown;
+      const onOp = (op: Op): void => {
+        if (applyError !== undefined) return;
+        try {
+          apply(state, op);
+        } catch (err) {
+          applyError = err;
+        }
+        if (op.ts > lastTs) lastTs = op.ts;
+      };
+      const { journal, truncated, warnings: journalWarnings } = await Journal.open(dataDir, { segmentBytes, after, onOp });
+      for (const w of journalWarnings) warnings.push([{ dataDir }, w]);
+      if (truncated !== undefined) warnings.push([{ ...truncated }, 'journal had a torn record at its tail; truncated it']);
+      if (applyError !== undefined) {
+        await journal.close();
+        throw applyError;
+      }
       const onFailure = opts.onJournalFailure ?? ((err: Error) => {
         log.fatal({ err }, 'journal write failed; memory is ahead of disk, stopping');
         // Give the async log destination a moment to write the line, then stop hard.
         setTimeout(() => process.exit(1), 50);
       });
-      engine = new Engine(snap?.state ?? createState(), journal, lock, log, onFailure);
+      engine = new Engine(state, journal, lock, log, onFailure);
       engine.warnings = warnings;
-      if (snap !== undefined) {
-        engine.restoredSeq = snap.seq;
-        engine.lastTs = snap.lastTs;
-      }
+      engine.lastTs = lastTs;
+      if (snap !== undefined) engine.restoredSeq = snap.seq;
       engine.snapshotter = new Snapshotter({
         dataDir, journal, log,
         policy: { everyRecords: opts.snapshotRecords ?? STORAGE_DEFAULTS.snapshotRecords, everyBytes: opts.snapshotBytes ?? STORAGE_DEFAULTS.snapshotBytes },
@@ -137,17 +157,7 @@ export class Engine {
         whenDurable: (seq) => engine.whenDurable(seq),
         loaded: snap && { seq: snap.seq, path: snap.path },
       });
-      for (const w of journalWarnings) warnings.push([{ dataDir }, w]);
-      if (truncated !== undefined) {
-        engine.recovered = truncated;
-        warnings.push([{ ...truncated }, 'journal had a torn record at its tail; truncated it']);
-      }
-      try {
-        for (const op of ops) engine.replay(op);
-      } catch (err) {
-        await journal.close();
-        throw err;
-      }
+      engine.recovered = truncated;
     } catch (err) {
       for (const [obj, msg] of warnings) log.warn(obj, msg); // no "listening" line will come
       lock.release();
@@ -163,11 +173,6 @@ export class Engine {
   /** Logs the warnings open() kept back (deferWarnings), once. */
   logStartupWarnings(): void {
     for (const [obj, msg] of this.warnings.splice(0)) this.log.warn(obj, msg);
-  }
-
-  private replay(op: Op): void {
-    apply(this.state, op);
-    if (op.ts > this.lastTs) this.lastTs = op.ts;
   }
 
   /** Seq of the snapshot open() restored (0: none, the whole journal was replayed). */

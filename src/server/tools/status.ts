@@ -104,14 +104,24 @@ export async function statusFromDataDir(dataDir: string): Promise<{ report: Stat
       const state = snap?.state ?? createState();
       let journal: OfflineJournal;
       try {
-        journal = readJournalDir(dataDir, snap && { after: { seq: snap.seq, journalId: snap.journalId, journalDigest: snap.journalDigest } });
+        const after = snap && { seq: snap.seq, journalId: snap.journalId, journalDigest: snap.journalDigest };
+        // Applied while read (never all ops in memory at once); an op that does not
+        // apply is reported after the read, so damage anywhere is named first.
+        let applyError: unknown;
+        journal = readJournalDir(dataDir, {
+          after,
+          onOp: (op) => {
+            if (applyError !== undefined) return;
+            try { apply(state, op); } catch (err) { applyError = err; }
+          },
+        });
+        if (applyError !== undefined) throw applyError;
       } catch (err) {
         if (err instanceof ChatError && err.code === 'CHAT_ERR_NOT_FOUND') {
           throw new ChatError('CHAT_ERR_NOT_FOUND', `${err.message} (is ${dataDir} a chat-server data directory? check --data)`);
         }
         throw err;
       }
-      for (const op of journal.ops) apply(state, op);
       if (journal.tail !== undefined) {
         notes.push(`${journal.tail.file} has ${journal.tail.bytes} bytes after its last whole record at byte ${journal.tail.offset}: a write in progress, or a torn record the server cuts at start (not counted)`);
       }

@@ -295,6 +295,22 @@ describe('local journal: damage and repair at open', () => {
   });
 });
 
+describe('replay without collecting', () => {
+  it('open and readJournalDir hand each op to onOp in order as they read, and collect none', async () => {
+    const dir = tempDir();
+    await write(dir, ops(30), 400);
+    const seen: number[] = [];
+    const r = await Journal.open(dir, { segmentBytes: 400, onOp: (o) => seen.push(o.seq) });
+    expect([seen, r.ops]).toEqual([ops(30).map((o) => o.seq), []]);
+    await r.journal.close();
+    const offline: Op[] = [];
+    expect(readJournalDir(dir, { onOp: (o) => offline.push(o) }).ops).toEqual([]);
+    expect(offline).toEqual(ops(30));
+    // An op the caller cannot take ends open() with its error, before anything is changed.
+    await expect(Journal.open(dir, { onOp: (o) => { if (o.seq === 7) throw new Error('refused seq 7'); } })).rejects.toThrow('refused seq 7');
+  });
+});
+
 describe('a snapshot without its journal', () => {
   it('start-up, the offline reader and verify all refuse a journal dir with no segment when a snapshot needs the records after it', async () => {
     const dir = tempDir();
