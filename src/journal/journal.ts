@@ -23,7 +23,9 @@
  *     call; follow(S) goes on yielding each new record once it is durable, exactly
  *     once and in order, until aborted or closed. Nothing not yet durable is yielded.
  *   - removeSegmentsThrough(seq) (retention) deletes whole segments at or before a
- *     snapshot's seq, never the one being written.
+ *     snapshot's seq, never the one being written. A read or follow inside a removed
+ *     segment carries on from the next kept record if it is the one it needs, else
+ *     fails with JournalRangeError.
  */
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, ftruncateSync, mkdirSync, openSync, unlinkSync } from 'node:fs';
@@ -174,8 +176,9 @@ export class Journal implements SegmentSource {
    * record has seq <= `seq`, oldest first, never the segment being written (the last),
    * then fsyncs DIR/journal. The caller must hold a snapshot at `seq` or later that a
    * restart can use: the records removed are gone for good. Returns the removed files
-   * relative to the data dir. A read or follow still inside a removed segment fails;
-   * one starting before the oldest kept segment gets JournalRangeError.
+   * relative to the data dir. A read or follow inside a removed segment carries on
+   * when the next record it needs is kept, else gets JournalRangeError, like one
+   * starting before the oldest kept segment.
    */
   removeSegmentsThrough(seq: number): string[] {
     const removed: string[] = [];
@@ -318,6 +321,9 @@ export class Journal implements SegmentSource {
       await new Promise<void>((resolve) => {
         const done = (): void => {
           signal?.removeEventListener('abort', done);
+          // Aborted while idle: leave no closure behind (a flush empties the list itself).
+          const i = this.wakeups.indexOf(done);
+          if (i >= 0) this.wakeups.splice(i, 1);
           resolve();
         };
         this.wakeups.push(done);

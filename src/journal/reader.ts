@@ -36,7 +36,11 @@ export class JournalRangeError extends Error {
 /** What a range read needs from the journal: its data dir and live segment list. */
 export interface SegmentSource {
   readonly dataDir: string;
-  /** Oldest first. Entries only grow (size, lastSeq) or are appended by a roll. */
+  /**
+   * Oldest first. Entries grow (size, lastSeq), a roll appends one, and retention
+   * (removeSegmentsThrough) drops the oldest: a reader finds its segment by firstSeq
+   * each time, never by index.
+   */
   segmentList(): readonly SegmentInfo[];
 }
 
@@ -79,7 +83,9 @@ const CHUNK = 256 * 1024;
 /**
  * Yields the records after `pos.lastSeq` up to `untilSeq` (or the durable end, if
  * sooner), advancing `pos` as it goes so a caller can resume from it. Records are
- * CRC-checked again; damage throws JournalCorruptError.
+ * CRC-checked again; damage throws JournalCorruptError. A segment removed by retention
+ * under the reader is stepped over when the records it still needs are kept, else
+ * JournalRangeError.
  */
 export async function* readRange(src: SegmentSource, pos: ReadPosition, untilSeq: number): AsyncGenerator<JournalRecord> {
   let fh: FileHandle | undefined;
@@ -89,7 +95,12 @@ export async function* readRange(src: SegmentSource, pos: ReadPosition, untilSeq
       const segs = src.segmentList();
       const i = segmentIndex(segs, pos.segFirst);
       const seg = segs[i];
-      if (seg.firstSeq !== pos.segFirst) throw new Error(`segment ${pos.segFirst} is no longer in the journal`);
+      if (seg.firstSeq !== pos.segFirst) {
+        // Retention removed the segment this reader was in. If the next record is still
+        // kept, carry on from it (no gap, no repeat); else the reader has fallen behind.
+        Object.assign(pos, locate(segs, pos.lastSeq));
+        continue;
+      }
       if (pos.offset >= seg.size) {
         if (i + 1 >= segs.length) return; // nothing more is durable
         pos.segFirst = segs[i + 1].firstSeq;
