@@ -25,6 +25,7 @@
  * close() (or the process exiting) releases it.
  */
 import { mkdirSync } from 'node:fs';
+import { ChatError } from '../common/errors.js';
 import type { Logger } from 'pino';
 import { Journal } from '../journal/journal.js';
 import type { AfterPoint } from '../journal/segments.js';
@@ -95,12 +96,18 @@ export class Engine {
    * Takes the data-dir lock, opens (creating if missing) the data dir and its journal,
    * restores the newest usable snapshot (damaged newer ones are skipped with a warning,
    * stale temp files removed) and replays the ops after it. Throws ChatError
-   * CHAT_ERR_CONFLICT when another live process holds the dir, JournalCorruptError for damage before the tail (SPEC §8), ApplyError
+   * CHAT_ERR_USAGE when dataDir is a file, CHAT_ERR_CONFLICT when another live process holds the dir, JournalCorruptError for damage before the tail (SPEC §8), ApplyError
    * when the journal does not describe a valid history; the lock is released then.
    */
   static async open(opts: EngineOptions): Promise<Engine> {
     const { dataDir, log } = opts;
-    mkdirSync(dataDir, { recursive: true });
+    try {
+      mkdirSync(dataDir, { recursive: true });
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'EEXIST' && code !== 'ENOTDIR') throw err;
+      throw new ChatError('CHAT_ERR_USAGE', `data directory ${dataDir} is not a directory (check --data)`, { cause: err });
+    }
     const warnings: Warning[] = [];
     const { lock, tookOver } = await DirLock.acquire(dataDir, opts.holder ?? 'chat-server');
     if (tookOver !== undefined) {

@@ -154,6 +154,17 @@ describe('chat-server verify on the fixtures', () => {
     expect(b.stderr).toMatch(/^chat-server: no journal in .*check --data\)\n$/);
     expect((await chatServer(['verify'])).code).toBe(2);
   });
+
+  it('--data naming a file: verify and status exit 4, start exits 2, each with one line and no stack trace', async () => {
+    const file = join(tempDir(), 'a-file');
+    writeFileSync(file, 'not a data dir');
+    for (const cmd of ['verify', 'status']) {
+      const r = await chatServer([cmd, '--data', file]);
+      expect([r.code, r.stderr]).toEqual([4, `chat-server: data directory ${file} is not a directory (check --data)\n`]);
+    }
+    const s = await chatServer(['start', '--data', file, '--listen', '127.0.0.1:0']);
+    expect([s.code, s.stderr]).toEqual([2, `chat-server: data directory ${file} is not a directory (check --data)\n`]);
+  });
 });
 
 describe('chat-server status', () => {

@@ -17,7 +17,7 @@
  * Errors (one line, cli.ts prints them): DIR missing or without a journal 4, server
  * unreachable 7, damaged journal 8 naming the place, usage 2.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { ChatError, EXIT } from '../../common/errors.js';
@@ -91,9 +91,15 @@ async function newestSnapshot(dataDir: string, notes: string[]): Promise<LoadedS
   return undefined;
 }
 
+/** The offline tools' check of --data: ChatError CHAT_ERR_NOT_FOUND (exit 4) when it is missing or not a directory. */
+export function requireDataDir(dataDir: string): void {
+  if (!existsSync(dataDir)) throw new ChatError('CHAT_ERR_NOT_FOUND', `data directory ${dataDir} does not exist (check --data)`);
+  if (!statSync(dataDir).isDirectory()) throw new ChatError('CHAT_ERR_NOT_FOUND', `data directory ${dataDir} is not a directory (check --data)`);
+}
+
 /** Reads DIR offline into a report (see the contract at the top). */
 export async function statusFromDataDir(dataDir: string): Promise<{ report: StatusReport; notes: string[] }> {
-  if (!existsSync(dataDir)) throw new ChatError('CHAT_ERR_NOT_FOUND', `data directory ${dataDir} does not exist (check --data)`);
+  requireDataDir(dataDir);
   // A server running on DIR may roll segments, write and prune snapshots or drop
   // covered segments while this reads; a read that trips over such a change is
   // retried. Real damage fails every attempt the same way.

@@ -16,7 +16,7 @@ import { ChatError, EXIT } from '../../common/errors.js';
 import type { AfterPoint } from '../../journal/segments.js';
 import { listSnapshots, readSnapshotFile, SnapshotDamagedError, SNAPSHOT_DIR } from '../../journal/snapshot-file.js';
 import { verifyDataDir, type VerifyCheck, type VerifyResult } from '../../journal/verify.js';
-import { readLock } from './status.js';
+import { readLock, requireDataDir } from './status.js';
 
 /** The header line of a snapshot file (cheap: its first bytes), or undefined when it does not parse. */
 async function snapshotHeader(path: string): Promise<AfterPoint | undefined> {
@@ -77,7 +77,7 @@ async function verifyOnce(dataDir: string): Promise<{ result: VerifyResult; snap
 /** The subcommand: resolves with its exit code; errors are thrown for cli.ts to print. */
 export async function runVerify(a: { data: string; json?: boolean; quiet?: boolean }): Promise<number> {
   const dataDir = a.data;
-  if (!existsSync(dataDir)) throw new ChatError('CHAT_ERR_NOT_FOUND', `data directory ${dataDir} does not exist (check --data)`);
+  requireDataDir(dataDir);
   let run;
   for (let attempt = 1; ; attempt++) {
     try {
