@@ -211,9 +211,26 @@ export async function main(argv: string[]): Promise<number> {
   return code;
 }
 
+/** System errors that are the environment's, not a bug, and what to check for each. */
+const SYSTEM_HINTS: Record<string, string> = {
+  EACCES: 'check the permissions of the data directory and its files',
+  EPERM: 'check the permissions of the data directory and its files',
+  EROFS: 'the file system is read-only; use a writable --data',
+  ENOSPC: 'the disk is full; free space and start again',
+  EDQUOT: 'the disk quota is used up; free space and start again',
+  EMFILE: 'too many open files; raise the limit (ulimit -n)',
+  ENFILE: 'too many open files on this machine',
+  EIO: 'the disk reported an I/O error; check it, then run chat-server verify',
+};
+
 function describe(err: unknown): string {
   if (err instanceof ChatError || err instanceof ListenError || err instanceof JournalCorruptError) return err.message;
   if (err instanceof ApplyError) return `the journal does not describe a valid history: ${err.message}`;
+  const sys = err as NodeJS.ErrnoException;
+  if (typeof sys?.code === 'string' && typeof sys.syscall === 'string' && SYSTEM_HINTS[sys.code] !== undefined) {
+    // The machine refused, not our code: name the file and what to check (SPEC §2).
+    return `${sys.syscall} ${sys.path ?? ''} failed: ${sys.code} (${SYSTEM_HINTS[sys.code]})`.replace('  ', ' ');
+  }
   return `internal error (a bug): ${(err as Error)?.message ?? String(err)}`;
 }
 

@@ -86,15 +86,18 @@ describe('chat-server verify on the fixtures', () => {
     expect(v.stdout).toBe('');
     const line = v.stderr.trim();
     expect(line.split('\n')).toHaveLength(1);
-    expect(line).toBe('chat-server: journal damaged: journal/00000000000000000009.seg at byte 145 (after seq 9): checksum mismatch');
-    expect(s.stderr.trim().split('\n').at(-1)).toBe(`${line}; run: chat-server verify --data ${dir}`);
+    const place = 'chat-server: journal damaged: journal/00000000000000000009.seg at byte 145 (after seq 9): checksum mismatch';
+    expect(line).toBe(`${place} (restore ${dir} from a backup, or from a replica, before starting the server on it; see docs/OPERATIONS.md)`);
+    expect(s.stderr.trim().split('\n').at(-1)).toBe(`${place}; run: chat-server verify --data ${dir}`);
   });
 
   it('missing-segment: exit 8 naming the missing records', async () => {
-    const v = await chatServer(['verify', '--data', fixture('missing-segment')]);
+    const dir = fixture('missing-segment');
+    const v = { ...(await chatServer(['verify', '--data', dir])), dir };
     expect(v.code).toBe(8);
     expect(v.stderr.trim()).toBe('chat-server: journal damaged: journal/00000000000000000020.seg at byte 0 (after seq 8): records 9..19 are missing: '
-      + 'journal/00000000000000000001.seg ends at seq 8 and journal/00000000000000000020.seg starts at seq 20 (a segment file is missing)');
+      + 'journal/00000000000000000001.seg ends at seq 8 and journal/00000000000000000020.seg starts at seq 20 (a segment file is missing) (restore '
+      + `${v.dir} from a backup, or from a replica, before starting the server on it; see docs/OPERATIONS.md)`);
   });
 
   it('torn-tail: exit 0 with a warning that the server cuts the torn bytes; nothing is changed', async () => {
@@ -123,7 +126,7 @@ describe('chat-server verify on the fixtures', () => {
     writeFileSync(path, bytes);
     const bad = await chatServer(['verify', '--data', dir]);
     expect(bad.code).toBe(8);
-    expect(bad.stderr).toBe(`chat-server: snapshot damaged: snapshots/${path.split('/').at(-1)}: checksum mismatch: the file was changed after it was written\n`);
+    expect(bad.stderr).toBe(`chat-server: snapshot damaged: snapshots/${path.split('/').at(-1)}: checksum mismatch: the file was changed after it was written (the server skips it and starts from an older snapshot or the journal; move it aside)\n`);
     // status --data skips it like start-up does, says so, and still reports the journal's numbers.
     const s = await chatServer(['status', '--data', dir, '--json']);
     expect(s.code).toBe(0);
@@ -141,7 +144,7 @@ describe('chat-server verify on the fixtures', () => {
     expect((await listSnapshots(dir)).map((s) => s.seq)).toEqual([20]);
     const v = await chatServer(['verify', '--data', dir]);
     expect(v.code).toBe(8);
-    expect(v.stderr).toMatch(/^chat-server: journal damaged: journal\/00000000000000000020\.seg at byte \d+ \(after seq 19\): the snapshot's journalDigest at seq 20 does not match the journal's\n$/);
+    expect(v.stderr).toMatch(/^chat-server: journal damaged: journal\/00000000000000000020\.seg at byte \d+ \(after seq 19\): the snapshot's journalDigest at seq 20 does not match the journal's \(restore .* from a backup, or from a replica, before starting the server on it; see docs\/OPERATIONS.md\)\n$/);
   });
 
   it('no such dir, or a dir without a journal: exit 4 with one line', async () => {

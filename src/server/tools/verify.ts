@@ -94,7 +94,13 @@ export async function runVerify(a: { data: string; json?: boolean; quiet?: boole
   }
   const { result, snapshots } = run;
   if (a.quiet !== true) for (const w of result.warnings) process.stderr.write(`chat-server: warning: ${w}\n`);
-  if (!result.ok) throw new ChatError('CHAT_ERR_INTEGRITY', result.message);
+  if (!result.ok) {
+    // SPEC §2: say what to do. The damage is on disk; only a copy can bring the records back.
+    const hint = result.problem.file.startsWith('snapshots/')
+      ? 'the server skips it and starts from an older snapshot or the journal; move it aside'
+      : `restore ${dataDir} from a backup, or from a replica, before starting the server on it; see docs/OPERATIONS.md`;
+    throw new ChatError('CHAT_ERR_INTEGRITY', `${result.message} (${hint})`);
+  }
   if (a.json === true) {
     const { segments, records, headSeq, journalId, journalDigest, warnings } = result;
     process.stdout.write(`${JSON.stringify({ ok: true, segments, records, headSeq, journalId, journalDigest, snapshots, warnings })}\n`);

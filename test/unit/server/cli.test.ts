@@ -107,7 +107,25 @@ describe('chat-server start limit flags', () => {
   });
 });
 
+/** A directory this machine refuses to create (sysfs is never writable), or undefined. */
+function refusedDir(): string | undefined {
+  try {
+    mkdirSync('/sys/chat-suite-test-data');
+    return undefined;
+  } catch (err) {
+    return ['EPERM', 'EACCES', 'EROFS'].includes((err as NodeJS.ErrnoException).code ?? '') ? '/sys/chat-suite-test-data' : undefined;
+  }
+}
+const REFUSED = refusedDir();
+
 describe('chat-server start failures', () => {
+  it.skipIf(REFUSED === undefined)('a data directory the system refuses exits 1 naming it and what to check, not "a bug"', async () => {
+    expect(await main(['start', '--data', REFUSED!, '--listen', '127.0.0.1:0', '--log-level', 'silent'])).toBe(1);
+    const line = stderr.join('');
+    expect(line).toMatch(/^chat-server: mkdir \/sys\/chat-suite-test-data failed: (EPERM|EACCES|EROFS) \((check the permissions|the file system is read-only)[^\n]*\)\n$/);
+    expect(line).not.toMatch(/a bug/);
+  });
+
   it('an address in use exits 1 saying so', async () => {
     const busy = net.createServer();
     await new Promise<void>((r) => busy.listen(0, '127.0.0.1', () => r()));
