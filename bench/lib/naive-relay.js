@@ -56,7 +56,7 @@ function handle(conn, frame) {
       return reply({ token: `t-${p.name}`, profile: profile(p.name) });
     case 'LISTEN':
       conn.listen = p.on;
-      return reply({});
+      return reply({ headSeq: 0 }); // stores nothing, so nothing to catch up
     case 'PING':
     case 'BYE':
       return reply({});
