@@ -110,13 +110,14 @@ export const COMMANDS = {
   },
   LOGIN: {
     code: 0x03, name: 'LOGIN', beforeAuth: true,
-    doc: 'Log in with a password (creates a session token) or with a token from an earlier login.',
-    request: [['name', 'str'], ['password', { opt: 'str' }], ['token', { opt: 'str' }], ['device', { opt: 'str' }]],
+    doc: 'Log in with a password (creates a session token) or with a token from an earlier login. With ephemeral=true and a password (one-shot commands), the password is checked as usual but no session is stored or journalled: the reply\'s token is "", and the connection stays logged in until it closes or sends LOGOUT. ephemeral with a token is INVALID.',
+    request: [['name', 'str'], ['password', { opt: 'str' }], ['token', { opt: 'str' }], ['device', { opt: 'str' }],
+      ['ephemeral', { opt: 'bool' }]],
     reply: [['token', 'str'], ['profile', { struct: PROFILE }]],
   },
   LOGOUT: {
     code: 0x04, name: 'LOGOUT',
-    doc: 'Revoke the session token used by this connection, which stays open, logged out. Other connections logged in with the same token get GOODBYE and are closed.',
+    doc: 'Revoke the session token used by this connection, which stays open, logged out. Other connections logged in with the same token get GOODBYE and are closed. On a connection logged in ephemerally it only logs the connection out (nothing is stored).',
     request: EMPTY, reply: EMPTY,
   },
   WHOAMI: {
@@ -126,7 +127,7 @@ export const COMMANDS = {
   },
   PASSWD: {
     code: 0x06, name: 'PASSWD',
-    doc: 'Change the password; every other session of the account is revoked (this connection\'s token stays valid). Other connections of the account logged in on a revoked session get GOODBYE "password changed; log in again" and are closed.',
+    doc: 'Change the password; every other session of the account is revoked (this connection\'s token stays valid; a connection logged in ephemerally keeps its login, and every stored session is revoked). Other connections of the account logged in on a revoked session or ephemerally get GOODBYE "password changed; log in again" and are closed.',
     request: [['oldPassword', 'str'], ['newPassword', 'str']], reply: EMPTY,
   },
   RENAME: {
