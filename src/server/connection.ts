@@ -72,7 +72,11 @@ function onSocketDrain(this: OwnedSocket): void {
 export class Connection extends Outbox {
   private sessionPhase: Exclude<Phase, 'closing'> = 'fresh';
   user: string | undefined;
-  /** sha256 of the session token this connection logged in with (LOGOUT revokes it). */
+  /**
+   * sha256 of the session token this connection logged in with (LOGOUT revokes it);
+   * undefined while logged out, and for an ephemeral login (LOGIN ephemeral: no stored
+   * session, the login lasts as long as the connection).
+   */
   tokenHash: string | undefined;
   device = '';
   /** LISTEN on: MESSAGE, PRESENCE and GROUP_EVENT pushes are delivered. */
@@ -271,9 +275,10 @@ export class Connection extends Outbox {
   /**
    * Marks the connection logged in as `user` (after LOGIN or REGISTER). A connection
    * that closed or timed out while the password was being checked stays out of the
-   * registry (else it would stay "online" forever).
+   * registry (else it would stay "online" forever). `tokenHash` undefined: an
+   * ephemeral login (no stored session).
    */
-  authenticate(user: string, tokenHash: string, device: string): void {
+  authenticate(user: string, tokenHash: string | undefined, device: string): void {
     if (this.dead || this.phase === 'closing') return;
     this.authDeadline = 0;
     this.phase = 'authed';
@@ -281,6 +286,11 @@ export class Connection extends Outbox {
     this.tokenHash = tokenHash;
     this.device = device;
     this.host.authenticated(this);
+  }
+
+  /** Logged in ephemerally: no stored session backs this login. */
+  get ephemeral(): boolean {
+    return this.phase === 'authed' && this.tokenHash === undefined;
   }
 
   /** Back to the logged-out phase (LOGOUT); the auth timeout applies again. */

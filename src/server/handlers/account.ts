@@ -14,7 +14,13 @@
  *     LOGOUT revokes a token other connections may share) stops being read at the
  *     commit and, once the commit is durable, gets GOODBYE {reason} and is closed:
  *     no connection stays logged in on a revoked session. Connections that share the
- *     session PASSWD keeps (its caller's token) keep it too: it is the same login.
+ *     session PASSWD keeps (its caller's token) keep it too: it is the same login;
+ *   - LOGIN {password, ephemeral: true} (one-shot commands) checks the password exactly
+ *     like a normal login but stores no session: nothing is journalled, the reply's
+ *     token is "", and the connection (tokenHash undefined) is logged in until it
+ *     closes or sends LOGOUT (which then journals nothing either). PASSWD ends such
+ *     logins on every other connection of the account, as it ends revoked sessions;
+ *     a LOGOUT elsewhere does not touch them (they share no token).
  */
 import { ChatError } from '../../common/errors.js';
 import { checkDisplayName, checkName } from '../../common/names.js';
@@ -71,16 +77,15 @@ function rateLimit(ctx: ServerCtx, conn: Connection, name: string): void {
 const AUTH_FAILED = 'login failed: wrong user name or password';
 
 /**
- * The logged-in connections of `user`, other than `except`, whose session token no
- * longer exists (run right after the commit that revoked it, synchronously). Each
+ * The logged-in connections of `user`, other than `except`, that `ends` says lose
+ * their login (run right after the commit that revoked it, synchronously). Each
  * stops being read at once; the caller says goodbye to them once the commit is durable.
  */
-function revokedConnections(ctx: ServerCtx, user: string, except: Connection): Connection[] {
-  const sessions = ctx.engine.state.users.get(user)?.sessions;
+function revokedConnections(ctx: ServerCtx, user: string, except: Connection,
+  ends: (c: Connection) => boolean): Connection[] {
   const out: Connection[] = [];
   for (const c of ctx.fanout.connectionsOf(user) ?? []) {
-    if (c === except || c.phase !== 'authed') continue;
-    if (c.tokenHash !== undefined && sessions?.has(c.tokenHash)) continue;
+    if (c === except || c.phase !== 'authed' || !ends(c)) continue;
     c.stopReading();
     out.push(c);
   }
@@ -142,12 +147,16 @@ export const accountHandlers: HandlerTable = {
     serial: true,
     async run(ctx, conn, p) {
       notLoggedIn(conn);
+      const ephemeral = p.ephemeral === true;
+      if (ephemeral && p.password === undefined) {
+        throw new ChatError('CHAT_ERR_INVALID', 'an ephemeral LOGIN needs a password (a session token is a stored session already)');
+      }
       const name = String(p.name).slice(0, 64);
       rateLimit(ctx, conn, name);
       const state = ctx.engine.state;
       const device = deviceOf(p);
       let token: string;
-      let tokenHash: string;
+      let tokenHash: string | undefined;
       let u: UserRecord | undefined;
       if (p.password !== undefined) {
         u = state.users.get(name);
@@ -159,13 +168,20 @@ export const accountHandlers: HandlerTable = {
           conn.log.info({ user: name, how: 'password' }, 'login failed');
           throw new ChatError('CHAT_ERR_AUTH_FAILED', AUTH_FAILED);
         }
-        token = newToken();
-        tokenHash = hashToken(token);
-        await ctx.engine.commit({ type: 'session.create', name, tokenHash, device });
-        // A PASSWD committed while this waited for the disk ended the new session too.
-        if (!u.sessions.has(tokenHash)) {
-          conn.log.info({ user: name, how: 'password' }, 'login failed: the password changed meanwhile');
-          throw new ChatError('CHAT_ERR_AUTH_FAILED', 'login failed: the password was changed meanwhile; log in again');
+        if (ephemeral) {
+          // No session: checked above in the same step as authenticate() below, so a
+          // PASSWD committed meanwhile was seen (the hash compare) and none can slip in.
+          token = '';
+          tokenHash = undefined;
+        } else {
+          token = newToken();
+          tokenHash = hashToken(token);
+          await ctx.engine.commit({ type: 'session.create', name, tokenHash, device });
+          // A PASSWD committed while this waited for the disk ended the new session too.
+          if (!u.sessions.has(tokenHash)) {
+            conn.log.info({ user: name, how: 'password' }, 'login failed: the password changed meanwhile');
+            throw new ChatError('CHAT_ERR_AUTH_FAILED', 'login failed: the password was changed meanwhile; log in again');
+          }
         }
       } else if (p.token !== undefined) {
         tokenHash = hashToken(p.token);
@@ -180,7 +196,7 @@ export const accountHandlers: HandlerTable = {
         throw new ChatError('CHAT_ERR_INVALID', 'LOGIN needs a password or a session token');
       }
       ctx.limiter.succeed(name, conn.ip);
-      conn.log.info({ user: name, device }, 'logged in');
+      conn.log.info({ user: name, device, ephemeral }, 'logged in');
       conn.authenticate(name, tokenHash, device);
       return { token, profile: profileOf(u) };
     },
@@ -188,7 +204,8 @@ export const accountHandlers: HandlerTable = {
 
   /**
    * Revokes this connection's session token; the connection is logged out but stays
-   * open. Other connections logged in with the same token lose the session too.
+   * open. Other connections logged in with the same token lose the session too. An
+   * ephemeral login has no token: the connection is just logged out, nothing journalled.
    */
   LOGOUT: {
     serial: true,
@@ -198,7 +215,7 @@ export const accountHandlers: HandlerTable = {
       let revoked: Connection[] = [];
       if (tokenHash !== undefined && u.sessions.has(tokenHash)) {
         const done = ctx.engine.commit({ type: 'session.revoke', name: u.name, tokenHash });
-        revoked = revokedConnections(ctx, u.name, conn);
+        revoked = revokedConnections(ctx, u.name, conn, (c) => c.tokenHash === tokenHash);
         await done;
       }
       conn.log.info({ user: u.name }, 'logged out');
@@ -214,7 +231,9 @@ export const accountHandlers: HandlerTable = {
   /**
    * Checks the old password, stores the new hash (the op ends every session) and
    * re-creates this connection's own session, so only the other sessions end; the
-   * connections logged in on them are closed with GOODBYE (see the file contract).
+   * connections logged in on them, and every other ephemeral login of the account,
+   * are closed with GOODBYE (see the file contract). On an ephemeral connection there
+   * is no own session to keep: every stored one ends, the caller stays logged in.
    */
   PASSWD: {
     async run(ctx, conn, p) {
@@ -234,7 +253,9 @@ export const accountHandlers: HandlerTable = {
       if (conn.tokenHash !== undefined && conn.phase === 'authed') {
         commits.push(ctx.engine.commit({ type: 'session.create', name: u.name, tokenHash: conn.tokenHash, device: conn.device }));
       }
-      const revoked = revokedConnections(ctx, u.name, conn);
+      const sessions = ctx.engine.state.users.get(u.name)?.sessions;
+      const revoked = revokedConnections(ctx, u.name, conn,
+        (c) => c.tokenHash === undefined || !sessions?.has(c.tokenHash));
       await Promise.all(commits);
       conn.log.info({ user: u.name, closed: revoked.length }, 'password changed; other sessions revoked');
       return new Reply({}, () => sayGoodbye(revoked, 'password changed; log in again'));
