@@ -9,8 +9,12 @@
  *      token is forgotten and the command fails with 3 "session expired";
  *   3. stdin is a terminal -> prompt "Password for USER: " without echo -> LOGIN;
  *   4. otherwise fail with 3 and say how to log in.
- * A session made from a password by any command but login/register is "ephemeral":
- * the caller logs it out when done, so cron jobs do not pile up sessions on the server.
+ * A login made from a password by any command but login/register is "ephemeral":
+ * LOGIN {ephemeral: true} stores no session on the server (nothing journalled, the
+ * reply's token is ""), and the login ends when the connection closes, so cron jobs
+ * neither pile up sessions nor add journal records (no LOGOUT needed either). A
+ * command that reconnects (tail) logs in again with the password, which it keeps in
+ * memory for the life of the process only.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -35,10 +39,13 @@ export interface Credentials {
 
 export interface Session {
   user: string;
+  /** The stored session's token; "" for an ephemeral login. */
   token: string;
   profile: Payload;
-  /** Made from a password for this command only: log it out when done. */
+  /** Made from a password for this connection only: no session stored on the server. */
   ephemeral: boolean;
+  /** The password of an ephemeral login, for logging in again (reconnects); in memory only. */
+  password?: string;
 }
 
 /** The device name sent with LOGIN/REGISTER, so sessions can be told apart. */
@@ -92,10 +99,16 @@ export async function obtainPassword(c: Credentials, user: string): Promise<stri
   return answer;
 }
 
-/** LOGIN with a password; the error names the user and server. */
-export async function loginWithPassword(conn: ChatConnection, user: string, password: string): Promise<Payload> {
+/**
+ * LOGIN with a password; the error names the user and server. `ephemeral`: store no
+ * session (one-shot commands; the reply's token is "").
+ */
+export async function loginWithPassword(conn: ChatConnection, user: string, password: string,
+  ephemeral = false): Promise<Payload> {
   try {
-    return await conn.request('LOGIN', { name: user, password, device: deviceName() });
+    return await conn.request('LOGIN', ephemeral
+      ? { name: user, password, device: deviceName(), ephemeral: true }
+      : { name: user, password, device: deviceName() });
   } catch (err) {
     if (isChatError(err, 'CHAT_ERR_AUTH_FAILED')) {
       throw new ChatError('CHAT_ERR_AUTH_FAILED',
@@ -129,12 +142,17 @@ export async function logIn(conn: ChatConnection, c: Credentials, store: Session
     }
   }
   const pw = password ?? await obtainPassword(c, user);
-  const reply = await loginWithPassword(conn, user, pw);
-  return { user, token: String(reply.token), profile: reply.profile, ephemeral: true };
+  const reply = await loginWithPassword(conn, user, pw, true);
+  return { user, token: '', profile: reply.profile, ephemeral: true, password: pw };
 }
 
-/** Logs in again on a new connection with the token of an earlier login (tail reconnects). */
+/**
+ * Logs in again on a new connection as an earlier login did (tail reconnects): with
+ * its token, or for an ephemeral login with its password, ephemeral again.
+ */
 export async function resume(conn: ChatConnection, session: Session): Promise<Session> {
-  const reply = await conn.request('LOGIN', { name: session.user, token: session.token, device: deviceName() });
+  const reply = session.ephemeral && session.password !== undefined
+    ? await loginWithPassword(conn, session.user, session.password, true)
+    : await conn.request('LOGIN', { name: session.user, token: session.token, device: deviceName() });
   return { ...session, profile: reply.profile };
 }

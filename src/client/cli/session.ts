@@ -1,10 +1,11 @@
 /**
  * The life of a one-shot command: connect, log in, do the work, leave cleanly.
  *
- * Contract: whatever the work does (return or throw), an ephemeral session (made
- * from a password for this command, see auth.ts) is logged out and the connection is
- * closed with BYE, so the server sees a goodbye rather than a reset. Errors of the
- * cleanup never hide the work's own result or error.
+ * Contract: whatever the work does (return or throw), the connection is closed with
+ * BYE, so the server sees a goodbye rather than a reset. An ephemeral login (made from
+ * a password for this command, see auth.ts) stores nothing on the server and ends with
+ * the connection: no LOGOUT is sent. Errors of the cleanup never hide the work's own
+ * result or error.
  */
 import { logIn, type Session } from '../auth.js';
 import { ChatConnection } from '../connection.js';
@@ -52,10 +53,6 @@ export async function withSession<T>(settings: Settings, work: (ctx: Ctx) => Pro
   const store = storeFor(settings);
   return withConnection(settings, async (conn) => {
     const session = await logIn(conn, settings.credentials, store, opts);
-    try {
-      return await work({ conn, session, settings, out: outputFor(settings), store });
-    } finally {
-      if (session.ephemeral && !conn.isClosed) await conn.request('LOGOUT').catch(() => undefined);
-    }
+    return work({ conn, session, settings, out: outputFor(settings), store });
   }, opts.watchdog);
 }

@@ -34,6 +34,8 @@ describe('chat CLI against a fake server', () => {
     expect(r).toMatchObject({ code: 0, stderr: '' });
     expect(r.stdout).toBe(`logged in as alice (Alice A) at ${server.address}\n`);
     expect(fs.statSync(path.join(dir, 'session.json')).mode & 0o777).toBe(0o600);
+    // chat login stores a session: never ephemeral
+    expect(server.conns.at(-1)!.requests.find((q) => q.name === 'LOGIN')!.payload.ephemeral).toBeUndefined();
 
     const s = await runChat(['send', '-g', 'ops', 'hello', 'world'], env);
     expect(s).toMatchObject({ code: 0, stderr: '' });
@@ -94,13 +96,15 @@ describe('chat CLI against a fake server', () => {
     expect(new SessionStore(dir).token(server.address, 'alice')).toBeUndefined();
   });
 
-  it('a password from --password-file makes an ephemeral session, logged out at the end', async () => {
+  it('a password from --password-file makes an ephemeral login (LOGIN ephemeral, no LOGOUT)', async () => {
     const file = path.join(dir, 'pw');
     fs.writeFileSync(file, 'pw-bob\nignored second line\n');
     const r = await runChat(['whoami', '--user', 'bob', '--password-file', file, '--json'], env);
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout)).toEqual({ name: 'bob', displayName: 'bob', admin: false });
-    expect(server.conns.at(-1)!.requests.map((q) => q.name)).toEqual(['HELLO', 'LOGIN', 'WHOAMI', 'LOGOUT', 'BYE']);
+    expect(server.conns.at(-1)!.requests.map((q) => q.name)).toEqual(['HELLO', 'LOGIN', 'WHOAMI', 'BYE']);
+    expect(server.conns.at(-1)!.requests[1].payload).toMatchObject({ name: 'bob', password: 'pw-bob', ephemeral: true });
+    expect(server.tokens.size).toBe(0);
     expect(fs.existsSync(path.join(dir, 'session.json'))).toBe(false);
   });
 

@@ -149,9 +149,15 @@ export class FakeServer {
         return s;
       }
       case 'LOGIN': {
+        if (p.ephemeral === true && p.password === undefined) fail('CHAT_ERR_INVALID', 'an ephemeral LOGIN needs a password');
         const u = this.users.get(p.name);
         const ok = u && (p.password !== undefined ? p.password === u.password : this.tokens.get(p.token) === p.name);
         if (!ok) fail('CHAT_ERR_AUTH_FAILED', p.password !== undefined ? 'wrong user name or password' : 'session expired or revoked');
+        if (p.password !== undefined && p.ephemeral === true) { // no stored session: token ""
+          c.user = p.name;
+          c.token = undefined;
+          return { token: '', profile: this.profile(p.name) };
+        }
         const s = p.token !== undefined ? { token: p.token, profile: this.profile(p.name) } : session();
         this.tokens.set(s.token, p.name);
         c.user = p.name;

@@ -23,8 +23,9 @@
  *    message up to it: the tail says so and starts at the head instead;
  *  - a failed first connect exits 7; once running, a lost connection or a server
  *    GOODBYE is reported on stderr and followed by reconnects with exponential
- *    backoff and jitter (capped at MAX_DELAY_MS), logging in again with the session
- *    token of the first login, and LISTEN from the last seq handled (or, when the
+ *    backoff and jitter (capped at MAX_DELAY_MS), logging in again as the first login
+ *    did (its session token, or for a password login its password, held in memory
+ *    only, ephemeral again), and LISTEN from the last seq handled (or, when the
  *    first connection was lost before LISTEN answered, from the head STATUS gave at
  *    start, never from 0, which would print the user's whole history), so nothing
  *    stored while it was away is lost (beyond what LISTEN catches up, 10000 messages or 4 MiB, it pages with FEED).
@@ -214,7 +215,9 @@ async function reconnect(settings: Settings, session: Session, out: Output,
       return won as ChatConnection;
     }
     if (isChatError(won, 'CHAT_ERR_AUTH_FAILED')) {
-      throw new ChatError('CHAT_ERR_AUTH_FAILED', `the session of ${session.user} ended while away: run "chat login"`, { cause: won });
+      throw new ChatError('CHAT_ERR_AUTH_FAILED', session.ephemeral
+        ? `${won.message} (logging in again after a reconnect; was the password changed?)`
+        : `the session of ${session.user} ended while away: run "chat login"`, { cause: won });
     }
     if (!isNetworkError(won)) throw won;
     out.note(won.message);
@@ -302,9 +305,6 @@ export async function tail(argv: TailArgs): Promise<void> {
   } finally {
     flush();
     signal.dispose();
-    if (conn && !conn.isClosed) {
-      if (session?.ephemeral) await conn.request('LOGOUT').catch(() => undefined);
-      await conn.close();
-    }
+    if (conn && !conn.isClosed) await conn.close();
   }
 }
