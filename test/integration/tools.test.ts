@@ -277,7 +277,7 @@ describe('two servers fed the same records report the same digests', () => {
     running.push(second, third);
     const b = await statusJson(['--server', second.address]);
     const c = await statusJson(['--server', third.address]);
-    expect(a.headSeq).toBeGreaterThan(38 + 6);
+    expect(a.headSeq).toBe(38 + 6); // the fixture's 38 records + the 6 sends (password logins journal nothing)
     expect(pick(b, ['journalId', ...DIGEST_FIELDS])).toEqual(pick(a, ['journalId', ...DIGEST_FIELDS]));
     expect(pick(c, DIGEST_FIELDS)).toEqual(pick(a, DIGEST_FIELDS));
     expect(c.journalId).not.toBe(a.journalId);
