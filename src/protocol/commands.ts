@@ -11,7 +11,7 @@
  */
 import type { Schema } from './codec.js';
 
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 export const REPLY_BIT = 0x80;
 export const ERROR_CODE = 0x7f;
 

@@ -24,7 +24,7 @@ describe('ChatConnection', () => {
 
   it('says HELLO with the protocol version and client name, and keeps the reply', async () => {
     const conn = await ChatConnection.connect({ host: '127.0.0.1', port: server.port });
-    expect(server.conns[0].requests[0]).toEqual({ name: 'HELLO', payload: { version: 1, client: 'chat/0.1' } });
+    expect(server.conns[0].requests[0]).toEqual({ name: 'HELLO', payload: { version: 2, client: 'chat/0.1' } }); // PROTOCOL_VERSION
     expect(conn.hello.maxText).toBe(4096);
     await conn.close();
   });

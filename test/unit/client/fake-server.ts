@@ -7,7 +7,7 @@
 import net from 'node:net';
 import { ChatError, type ErrorCode } from '../../../src/common/errors.js';
 import type { Payload } from '../../../src/protocol/codec.js';
-import { MESSAGE_KIND, type CommandName } from '../../../src/protocol/commands.js';
+import { MESSAGE_KIND, PROTOCOL_VERSION, type CommandName } from '../../../src/protocol/commands.js';
 import { FrameDecoder } from '../../../src/protocol/frame.js';
 import { decodeFrame, encodeError, encodePush, encodeReply } from '../../../src/protocol/messages.js';
 
@@ -131,7 +131,7 @@ export class FakeServer {
     const me = c.user!;
     switch (name) {
       case 'HELLO':
-        return { version: 1, server: 'fake', role: 'primary', registration: true, maxFrame: 1 << 20, maxText: 4096, pingMs: this.opts.pingMs ?? 0 };
+        return { version: PROTOCOL_VERSION, server: 'fake', role: 'primary', registration: true, maxFrame: 1 << 20, maxText: 4096, pingMs: this.opts.pingMs ?? 0 };
       case 'PING': case 'BYE':
         return {};
       case 'STATUS':

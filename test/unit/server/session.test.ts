@@ -21,7 +21,7 @@ describe('HELLO and the listening log line', () => {
       version: PROTOCOL_VERSION, server: 'chat-server/0.1', role: 'primary', registration: true,
       maxFrame: 1048576, maxText: 65536, pingMs: 30000,
     });
-    expect((await c.refusal('HELLO', { version: 1, client: 'again' })).code).toBe('CHAT_ERR_PROTOCOL');
+    expect((await c.refusal('HELLO', { version: 2, client: 'again' })).code).toBe('CHAT_ERR_PROTOCOL');
   });
 
   it('refuses another protocol version with CHAT_ERR_VERSION and closes', async () => {
@@ -172,7 +172,7 @@ describe('BYE and pipelining', () => {
     const first = await ts.user('pipe');
     first.close();
     const c = await ts.client();
-    const hello = c.request('HELLO', { version: 1, client: 't' });
+    const hello = c.request('HELLO', { version: 2, client: 't' });
     const login = c.request('LOGIN', { name: 'pipe', password: 'pw-pipe' });
     const who = c.request('WHOAMI');
     const send = c.request('SEND', { kind: 2, target: '', text: 'after login' });

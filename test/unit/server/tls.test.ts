@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import net from 'node:net';
 import tls from 'node:tls';
 import { afterAll, describe, expect, it } from 'vitest';
+import { PROTOCOL_VERSION } from '../../../src/protocol/commands.js';
 import { FrameDecoder } from '../../../src/protocol/frame.js';
 import { decodeFrame, encodeRequest } from '../../../src/protocol/messages.js';
 import { removeDir, sleep, tempDir, useTestServer } from './helpers.js';
@@ -26,7 +27,7 @@ function makeCert(dir: string): { cert: string; key: string } | undefined {
 function tlsHello(port: number, ca: string): Promise<ReturnType<typeof decodeFrame>> {
   return new Promise((resolve, reject) => {
     const s = tls.connect({ host: '127.0.0.1', port, ca }, () => {
-      s.write(encodeRequest('HELLO', 1, { version: 1, client: 'tls-test' }));
+      s.write(encodeRequest('HELLO', 1, { version: PROTOCOL_VERSION, client: 'tls-test' }));
     });
     const dec = new FrameDecoder();
     s.on('data', (chunk: Buffer) => {
