@@ -94,18 +94,26 @@ export async function startChild(script, opts = {}, { timeoutMs = 30_000, nodeAr
     },
     /** User+system CPU seconds the child has used so far (Linux /proc). */
     cpuSeconds: () => procCpuSeconds(child.pid),
-    async stop(graceMs = 10_000) {
-      if (child.exitCode !== null || child.signalCode !== null) return exited;
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
-      const r = await exited;
-      clearTimeout(timer);
-      return r;
-    },
+    stop: (graceMs = 10_000) => stopChild(child, exited, graceMs),
   };
 }
 
 const TICKS = 100; // USER_HZ on Linux
+
+/**
+ * SIGTERM, then SIGKILL after `graceMs`; resolves with what `exited` (the child's
+ * exit promise) resolves to. A child already gone is not signalled.
+ */
+export async function stopChild(child, exited, graceMs) {
+  if (child.exitCode !== null || child.signalCode !== null) return exited;
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+  try {
+    return await exited;
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 export function procCpuSeconds(pid) {
   try {

@@ -16,6 +16,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { stopChild } from './proc.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const live = new Set();
@@ -65,13 +66,6 @@ export async function startServerBin({ dataDir, args = [], timeoutMs = 120_000 }
     peakAtListen: ready.mem.peak,
     memory: () => procMemory(child.pid),
     logTail: () => tail,
-    async stop(graceMs = 30_000) {
-      if (child.exitCode !== null || child.signalCode !== null) return exited;
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
-      const code = await exited;
-      clearTimeout(timer);
-      return code;
-    },
+    stop: (graceMs = 30_000) => stopChild(child, exited, graceMs),
   };
 }
