@@ -49,7 +49,7 @@ function handle(conn, frame) {
   switch (name) {
     case 'HELLO':
       return reply({ version: PROTOCOL_VERSION, server: 'naive-relay', role: 'primary', registration: true,
-        maxFrame: 1 << 20, maxText: 1 << 16, pingMs: 0 });
+        maxFrame: 1 << 20, maxText: 1 << 16, pingMs: 0, journalId: '0'.repeat(32), headSeq: 0 });
     case 'REGISTER':
     case 'LOGIN':
       conn.user = p.name;

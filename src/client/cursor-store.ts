@@ -34,7 +34,7 @@ export function stateDir(env: NodeJS.ProcessEnv = process.env): string {
 
 export interface CursorKey {
   server: string;
-  /** The server's journal id (STATUS), 32 hex digits. */
+  /** The server's journal id (its HELLO reply), 32 hex digits. */
   journal: string;
   user: string;
   groups: readonly string[];

@@ -96,10 +96,13 @@ export interface CommandSpec {
 export const COMMANDS = {
   HELLO: {
     code: 0x01, name: 'HELLO', beforeAuth: true,
-    doc: 'First frame on a connection: agree on the protocol version. Any other request before HELLO is refused.',
+    doc: 'First frame on a connection: agree on the protocol version. Any other request before HELLO is refused. The reply also names the journal the server serves and its durable head (what `chat tail --resume` checks its saved position against).',
     request: [['version', 'u32'], ['client', 'str']],
     reply: [['version', 'u32'], ['server', 'str'], ['role', 'str'], ['registration', 'bool'],
-      ['maxFrame', 'u32'], ['maxText', 'u32'], ['pingMs', 'u32']],
+      ['maxFrame', 'u32'], ['maxText', 'u32'], ['pingMs', 'u32'],
+      // Which journal this server serves and its durable head at HELLO: a resuming
+      // client checks its saved position against them without another request.
+      ['journalId', 'str'], ['headSeq', 'u64']],
   },
   REGISTER: {
     code: 0x02, name: 'REGISTER', beforeAuth: true,

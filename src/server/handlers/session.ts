@@ -34,6 +34,8 @@ export const sessionHandlers: HandlerTable = {
         maxFrame: ctx.limits.maxFrame,
         maxText: ctx.limits.maxText,
         pingMs: ctx.limits.pingIntervalMs,
+        journalId: ctx.engine.journalId,
+        headSeq: ctx.engine.durableHead,
       };
     },
   },

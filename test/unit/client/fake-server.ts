@@ -33,7 +33,7 @@ export class FakeServer {
   readonly sent: Payload[] = [];
   private readonly idKeys = new Map<string, Payload>();
   private seq = 100;
-  /** What STATUS reports; a test may change it to play a replaced data directory. */
+  /** What HELLO and STATUS report; a test may change it to play a replaced data directory. */
   journalId = 'f'.repeat(32);
   private server!: net.Server;
   port = 0;
@@ -131,7 +131,8 @@ export class FakeServer {
     const me = c.user!;
     switch (name) {
       case 'HELLO':
-        return { version: PROTOCOL_VERSION, server: 'fake', role: 'primary', registration: true, maxFrame: 1 << 20, maxText: 4096, pingMs: this.opts.pingMs ?? 0 };
+        return { version: PROTOCOL_VERSION, server: 'fake', role: 'primary', registration: true, maxFrame: 1 << 20, maxText: 4096, pingMs: this.opts.pingMs ?? 0,
+          journalId: this.journalId, headSeq: this.seq };
       case 'PING': case 'BYE':
         return {};
       case 'STATUS':

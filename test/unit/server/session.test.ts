@@ -19,8 +19,9 @@ describe('HELLO and the listening log line', () => {
     const hello = await c.hello();
     expect(hello).toEqual({
       version: PROTOCOL_VERSION, server: 'chat-server/0.1', role: 'primary', registration: true,
-      maxFrame: 1048576, maxText: 65536, pingMs: 30000,
+      maxFrame: 1048576, maxText: 65536, pingMs: 30000, journalId: ts.srv.engine.journalId, headSeq: ts.srv.engine.durableHead,
     });
+    expect(hello.journalId).toMatch(/^[0-9a-f]{32}$/);
     expect((await c.refusal('HELLO', { version: 2, client: 'again' })).code).toBe('CHAT_ERR_PROTOCOL');
   });
 

@@ -26,10 +26,10 @@
  *    backoff and jitter (capped at MAX_DELAY_MS), logging in again as the first login
  *    did (its session token, or for a password login its password, held in memory
  *    only, ephemeral again), and LISTEN from the last seq handled (or, when the
- *    first connection was lost before LISTEN answered, from the head STATUS gave at
+ *    first connection was lost before LISTEN answered, from the head HELLO gave at
  *    start, never from 0, which would print the user's whole history), so nothing
  *    stored while it was away is lost (beyond what LISTEN catches up, 10000 messages or 4 MiB, it pages with FEED).
- *    After a reconnect it asks STATUS again: another journal id (the data directory
+ *    After a reconnect it checks the new HELLO reply: another journal id (the data directory
  *    was replaced) or a head below the last seq handled (restored from an older
  *    copy) makes old seqs meaningless, so it says so and follows from the new head
  *    (with --resume, under the new journal's cursor).
@@ -224,12 +224,11 @@ async function reconnect(settings: Settings, session: Session, out: Output,
   }
 }
 
-/** What tail needs from STATUS: which journal the server serves and its durable head. */
+/** What tail needs from the HELLO reply: which journal the server serves and its durable head. */
 interface ServerPoint { journalId: string; headSeq: number }
 
-async function serverPoint(conn: ChatConnection): Promise<ServerPoint> {
-  const { status } = await conn.request('STATUS') as { status: ServerPoint };
-  return { journalId: status.journalId, headSeq: Number(status.headSeq) };
+function serverPoint(conn: ChatConnection): ServerPoint {
+  return { journalId: String(conn.hello.journalId), headSeq: Number(conn.hello.headSeq) };
 }
 
 export async function tail(argv: TailArgs): Promise<void> {
@@ -251,7 +250,7 @@ export async function tail(argv: TailArgs): Promise<void> {
     session = await logIn(conn, settings.credentials, storeFor(settings));
     const user = session.user;
     // The journal id keys the cursor: seqs of a replaced data directory mean nothing here.
-    let point = await serverPoint(conn);
+    let point = serverPoint(conn);
     const store = argv.resume ? new CursorStore(stateDir(settings.env)) : undefined;
     const keyFor = (journal: string): CursorKey => ({ server: settings.server, journal, user, groups: [...filter.groups], with: filter.with });
     let from: number | undefined;
@@ -269,7 +268,7 @@ export async function tail(argv: TailArgs): Promise<void> {
     const printer = new Printer(out, filter, user, from ?? 0, (seq) => saver?.advance(seq));
     /** After a reconnect: the position to LISTEN from, after checking the server still serves the same seqs. */
     const reconcile = async (c: ChatConnection): Promise<number> => {
-      const now = await serverPoint(c);
+      const now = serverPoint(c);
       if (now.journalId !== point.journalId || now.headSeq < printer.lastSeq) {
         out.note(now.journalId !== point.journalId
           ? `${settings.server} now serves another journal (${now.journalId.slice(0, 8)}, was ${point.journalId.slice(0, 8)}: its data directory was replaced): following from its newest message #${now.headSeq}`
