@@ -48,6 +48,8 @@ export const OP_CODES: Readonly<Record<OpType, number>> = {
   'group.delete': 11,
   'group.role': 12,
   'message.send': 13,
+  'file.put': 14,
+  'file.rm': 15,
 };
 const TYPE_BY_CODE = new Map<number, OpType>(Object.entries(OP_CODES).map(([t, c]) => [c, t as OpType]));
 

@@ -63,6 +63,16 @@ export const MESSAGE: Schema = [
   ['ts', 'u64'], // milliseconds since the epoch, set by the server
 ];
 
+/** A drive file version as clients see it (SPEC §2 --json file fields). */
+export const FILE: Schema = [
+  ['name', 'str'],
+  ['version', 'u32'],
+  ['size', 'u64'],
+  ['sha256', 'str'], // lowercase hex
+  ['uploader', 'str'],
+  ['ts', 'u64'], // when this version was stored, ms since the epoch
+];
+
 /** `chat-server status` (SPEC §3). Digests are lowercase hex sha256. */
 export const STATUS: Schema = [
   ['role', 'str'], // 'primary' (replicas: a later issue)
@@ -227,6 +237,57 @@ export const COMMANDS = {
     request: [['afterSeq', 'u64'], ['upToSeq', 'u64']],
     reply: [['messages', { list: { struct: MESSAGE } }], ['more', 'bool'], ['upToSeq', 'u64']],
   },
+  // ---- drive (SPEC §4 "Drive", §6) ----
+  // Rights (every drive request): the caller must be a member of the group, else
+  // PERMISSION, or NOT_FOUND for a private group the caller cannot see (as HISTORY);
+  // a non-member learns nothing about the files, not even their names.
+  UPLOAD_BEGIN: {
+    code: 0x40, name: 'UPLOAD_BEGIN',
+    doc: 'Start uploading `size` bytes as a new version of file `name` in `group`. Checked before any data flows: the name (SPEC §8), the size limit (TOO_LARGE, also when the server lacks the disk space), membership, and, when the name has versions, that the caller is the file\'s owner or a group owner/admin (PERMISSION). The reply gives an uploadId for this connection and the largest chunk UPLOAD_CHUNK accepts. Closing the connection abandons its unfinished uploads.',
+    request: [['group', 'str'], ['name', 'str'], ['size', 'u64']],
+    reply: [['uploadId', 'u32'], ['chunkSize', 'u32']],
+  },
+  UPLOAD_CHUNK: {
+    code: 0x41, name: 'UPLOAD_CHUNK',
+    doc: 'The next bytes of an upload, in order: `offset` must equal the bytes received so far (else INVALID) and the total must not pass the size declared at UPLOAD_BEGIN. Replied once written to the server\'s temp file; a client keeps a few chunks in flight.',
+    request: [['uploadId', 'u32'], ['offset', 'u64'], ['data', 'bytes']],
+    reply: [['received', 'u64']],
+  },
+  UPLOAD_END: {
+    code: 0x42, name: 'UPLOAD_END',
+    doc: 'Finish an upload: the server checks that every declared byte arrived and that their sha256 equals the one declared here (else CHAT_ERR_INTEGRITY and the upload is dropped), stores the blob durably (once per content), re-checks the rights, then journals the new version and replies with it. Members listening get FILE_EVENT.',
+    request: [['uploadId', 'u32'], ['sha256', 'str']],
+    reply: [['file', { struct: FILE }]],
+  },
+  UPLOAD_ABORT: {
+    code: 0x43, name: 'UPLOAD_ABORT',
+    doc: 'Abandon an upload and delete what was received. An unknown uploadId is NOT_FOUND.',
+    request: [['uploadId', 'u32']], reply: EMPTY,
+  },
+  FILES: {
+    code: 0x44, name: 'FILES',
+    doc: 'The files of a group, by name (UTF-16 order): the latest version of each, or every version (ascending) with versions=true.',
+    request: [['group', 'str'], ['versions', 'bool']],
+    reply: [['files', { list: { struct: FILE } }]],
+  },
+  FILE_INFO: {
+    code: 0x45, name: 'FILE_INFO',
+    doc: 'One version of a file (version 0: the latest). NOT_FOUND names what is missing (file or version).',
+    request: [['group', 'str'], ['name', 'str'], ['version', 'u32']],
+    reply: [['file', { struct: FILE }]],
+  },
+  FILE_READ: {
+    code: 0x46, name: 'FILE_READ',
+    doc: 'Bytes of one version (version >= 1) from `offset`: at most `length` bytes (length at most maxFrame - 64; fewer only at the end of the file, none at offset = size). An offset past the size is INVALID; a version removed meanwhile is NOT_FOUND. Reads stream from the blob; a client keeps a window of reads in flight.',
+    request: [['group', 'str'], ['name', 'str'], ['version', 'u32'], ['offset', 'u64'], ['length', 'u32']],
+    reply: [['data', 'bytes']],
+  },
+  FILE_RM: {
+    code: 0x47, name: 'FILE_RM',
+    doc: 'Remove one version (version >= 1) or every version (version 0) of a file: allowed to the file\'s owner, the uploader of that version, and the group\'s owner/admins. Replies how many versions went. Version numbers are never reused.',
+    request: [['group', 'str'], ['name', 'str'], ['version', 'u32']],
+    reply: [['removed', 'u32']],
+  },
   // ---- pushes ----
   MESSAGE: {
     code: 0x60, name: 'MESSAGE',
@@ -252,6 +313,11 @@ export const COMMANDS = {
     code: 0x64, name: 'GOODBYE',
     doc: 'Push: the server is going away (shutdown) or is closing this connection; reason says why.',
     request: [['reason', 'str']],
+  },
+  FILE_EVENT: {
+    code: 0x65, name: 'FILE_EVENT',
+    doc: 'Push: a file version was stored (event "upload") or removed ("remove") in one of your groups; only to connections that sent LISTEN on.',
+    request: [['group', 'str'], ['event', 'str'], ['file', { struct: FILE }], ['actor', 'str']],
   },
   ERROR: {
     code: ERROR_CODE, name: 'ERROR',

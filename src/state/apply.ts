@@ -85,6 +85,7 @@ export function apply(state: State, op: Op): State {
         members: new Map([[op.owner, 'owner']]), invited: new Set(),
       });
       state.groupMessages.set(op.group, []);
+      state.files.set(op.group, new Map());
       break;
     }
     case 'group.join': {
@@ -118,8 +119,12 @@ export function apply(state: State, op: Op): State {
     }
     case 'group.delete':
       group(state, op, op.group);
+      for (const entry of state.files.get(op.group)?.values() ?? []) {
+        for (const v of entry.versions) unrefBlob(state, v.sha256);
+      }
       state.groups.delete(op.group);
       state.groupMessages.delete(op.group);
+      state.files.delete(op.group);
       break;
     case 'group.role': {
       const g = group(state, op, op.group);
@@ -130,6 +135,12 @@ export function apply(state: State, op: Op): State {
     }
     case 'message.send':
       applyMessage(state, op);
+      break;
+    case 'file.put':
+      applyFilePut(state, op);
+      break;
+    case 'file.rm':
+      applyFileRm(state, op);
       break;
     default: {
       const unknown: never = op;
@@ -167,6 +178,48 @@ function applyMessage(state: State, op: Extract<Op, { type: 'message.send' }>): 
   if (key !== undefined) state.idempotency.set(key, msg);
   state.messageCount++;
   state.messagesDigest = messageDigestStep(state.messagesDigest, msg);
+}
+
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+
+function applyFilePut(state: State, op: Extract<Op, { type: 'file.put' }>): void {
+  const files = state.files.get(op.group);
+  check(files !== undefined, op, `no group "${op.group}"`);
+  user(state, op, op.uploader);
+  check(SHA256_HEX.test(op.sha256), op, 'sha256 is not 64 lowercase hex digits');
+  check(Number.isSafeInteger(op.size) && op.size >= 0, op, 'bad size');
+  let entry = files!.get(op.name);
+  if (!entry) {
+    entry = { name: op.name, owner: op.uploader, versions: [], nextVersion: 1 };
+    files!.set(op.name, entry);
+  } else if (entry.versions.length === 0) {
+    entry.owner = op.uploader;
+  }
+  entry.versions.push({
+    version: entry.nextVersion, size: op.size, sha256: op.sha256, uploader: op.uploader, ts: op.ts, seq: op.seq,
+  });
+  entry.nextVersion++;
+  state.blobRefs.set(op.sha256, (state.blobRefs.get(op.sha256) ?? 0) + 1);
+}
+
+function applyFileRm(state: State, op: Extract<Op, { type: 'file.rm' }>): void {
+  const entry = state.files.get(op.group)?.get(op.name);
+  check(entry !== undefined && entry.versions.length > 0, op, `no file "${op.name}" in group "${op.group}"`);
+  if (op.version === undefined) {
+    for (const v of entry!.versions) unrefBlob(state, v.sha256);
+    entry!.versions = [];
+    return;
+  }
+  const i = entry!.versions.findIndex((v) => v.version === op.version);
+  check(i >= 0, op, `no version ${op.version} of "${op.name}"`);
+  unrefBlob(state, entry!.versions[i]!.sha256);
+  entry!.versions.splice(i, 1);
+}
+
+function unrefBlob(state: State, sha256: string): void {
+  const n = (state.blobRefs.get(sha256) ?? 0) - 1;
+  if (n > 0) state.blobRefs.set(sha256, n);
+  else state.blobRefs.delete(sha256);
 }
 
 function addPeer(state: State, user: string, peer: string): void {

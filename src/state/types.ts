@@ -29,7 +29,15 @@ export type OpData =
   | { type: 'group.kick'; group: string; user: string; by: string }
   | { type: 'group.delete'; group: string; by: string }
   | { type: 'group.role'; group: string; user: string; role: 'admin' | 'member' }
-  | { type: 'message.send'; kind: 0 | 1 | 2; from: string; group?: string; to?: string; text: string; idKey?: string };
+  | { type: 'message.send'; kind: 0 | 1 | 2; from: string; group?: string; to?: string; text: string; idKey?: string }
+  /**
+   * A new version of a drive file (SPEC §4 "Drive"). The blob named by sha256 is
+   * durable in the data dir before this op is committed. apply() gives it the version
+   * number FileEntry.nextVersion (versions are never reused, even after removal).
+   */
+  | { type: 'file.put'; group: string; name: string; size: number; sha256: string; uploader: string }
+  /** Removes one version of a drive file, or every version when `version` is absent. */
+  | { type: 'file.rm'; group: string; name: string; version?: number; by: string };
 
 export type OpType = OpData['type'];
 export type Op = OpBase & OpData;
@@ -63,6 +71,37 @@ export interface GroupRecord {
   invited: Set<string>;
 }
 
+/** One stored version of a drive file; its bytes are the blob named by sha256. */
+export interface FileVersion {
+  version: number;
+  size: number;
+  /** Lowercase hex sha256 of the content: the blob's name (src/drive). */
+  sha256: string;
+  uploader: string;
+  /** Server time of the file.put op. */
+  ts: number;
+  /** Seq of the file.put op. */
+  seq: number;
+}
+
+/**
+ * A file name in a group's drive. `versions` ascending by version, possibly empty
+ * after removals: the entry stays so that nextVersion never hands out a number twice
+ * (a resuming download of "x@3" must never get another "x@3"). Listings skip entries
+ * with no versions.
+ */
+export interface FileEntry {
+  name: string;
+  /**
+   * Who may replace the file besides the group's owner and admins: the uploader of
+   * the first version; when an upload finds no versions left, its uploader.
+   */
+  owner: string;
+  versions: FileVersion[];
+  /** Version number the next file.put gets (1 for a new name). */
+  nextVersion: number;
+}
+
 export interface StoredMessage {
   seq: number;
   kind: 0 | 1 | 2;
@@ -90,6 +129,13 @@ export interface State {
   idempotency: Map<string, StoredMessage>;
   /** user → the users they share a direct thread with (derived index for FEED). */
   directPeers: Map<string, Set<string>>;
+  /** group → file name → entry (SPEC §4 "Drive"); created with the group, dropped with it. */
+  files: Map<string, Map<string, FileEntry>>;
+  /**
+   * sha256 → number of file versions (in any group) naming that blob. Derived index:
+   * a blob with no references may be deleted (src/drive); replicas fetch what it names.
+   */
+  blobRefs: Map<string, number>;
   /** Messages ever stored, including those of groups deleted since. */
   messageCount: number;
   /**
@@ -113,6 +159,8 @@ export function createState(): State {
     broadcasts: [],
     idempotency: new Map(),
     directPeers: new Map(),
+    files: new Map(),
+    blobRefs: new Map(),
     messageCount: 0,
     messagesDigest: ZERO_DIGEST,
   };

@@ -30,7 +30,7 @@ describe('journal format', () => {
     expect(OP_CODES).toEqual({
       'user.create': 1, 'user.passwd': 2, 'user.rename': 3, 'session.create': 4, 'session.revoke': 5,
       'group.create': 6, 'group.join': 7, 'group.leave': 8, 'group.invite': 9, 'group.kick': 10,
-      'group.delete': 11, 'group.role': 12, 'message.send': 13,
+      'group.delete': 11, 'group.role': 12, 'message.send': 13, 'file.put': 14, 'file.rm': 15,
     });
   });
 
