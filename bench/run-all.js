@@ -4,10 +4,10 @@
  * markdown table on stdout and the raw figures in bench/results/latest.json (plus
  * the table in bench/results/latest.md). docs/PERFORMANCE.md quotes these files.
  *
- *   node bench/run-all.js [--quick] [--only fanout,send-startup,idle-memory,durable-writes,history]
+ *   node bench/run-all.js [--quick] [--only fanout,send-startup,idle-memory,durable-writes,history,drive]
  *
- * --quick: fewer runs per figure, a shorter paced phase, 1 s write runs and a history
- * of 10^5 messages instead of 10^6 (about two minutes in all); the full run takes
+ * --quick: fewer runs per figure, a shorter paced phase, 1 s write runs, a history
+ * of 10^5 messages instead of 10^6 and a 256 MiB drive file instead of 1 GiB (about two minutes in all); the full run takes
  * several minutes on 2 cores (building the 10^6-message history alone ~30-60 s).
  */
 import { spawnSync } from 'node:child_process';
@@ -27,6 +27,7 @@ const BENCHES = [
   { id: 'durable-writes', script: 'bench/durable-writes.js', nodeArgs: [], timeoutMs: 240_000 },
   // Building 10^6 messages is bounded at 120 s, each restart at 300 s.
   { id: 'history', script: 'bench/history.js', nodeArgs: [], timeoutMs: 900_000 },
+  { id: 'drive', script: 'bench/drive.js', nodeArgs: [], timeoutMs: 600_000 },
 ];
 const only = flags.only ? String(flags.only).split(',') : BENCHES.map((b) => b.id);
 
@@ -122,6 +123,7 @@ function render(res) {
   }
   renderDurable(res.benches['durable-writes'], lines);
   renderHistory(res.benches.history, lines);
+  renderDrive(res.benches.drive, lines);
   return lines.join('\n');
 }
 
@@ -169,4 +171,19 @@ function renderHistory(h, lines) {
       `with client decoding ${fmtMs(q.decodedMedian)}; ${q.reps} reps${q.problems?.length ? `; PROBLEMS: ${q.problems.join(', ')}` : ''} |`);
   }
   for (const note of h.notes ?? []) lines.push(`| history | ${note} | | | | |`);
+}
+
+function renderDrive(d, lines) {
+  if (!d?.download) {
+    if (d) lines.push(`| drive transfers | ${d.error ?? 'not measured'} | | | ≥ 70% of raw loopback (issue 4) | |`);
+    return;
+  }
+  const mib = (x) => (Number.isFinite(x) ? `${(x / 2 ** 20).toFixed(0)} MiB` : 'n/a');
+  const size = `${(d.sizeBytes / 2 ** 30).toFixed(d.sizeBytes >= 2 ** 30 ? 0 : 2)} GiB`;
+  const raw = `${d.raw.gbps.toFixed(2)} GB/s (node:net pipe file → file)`;
+  const fsInfo = d.fileSystem ? `; files on ${d.fileSystem.type}` : '';
+  lines.push(`| \`chat-get\` of ${size} to a file (whole process) | ${d.download.gbps.toFixed(2)} GB/s | ${raw} | ${ratio(d.download.gbps, d.raw.gbps)} | ≥ 0.7× raw (issue 4) | ` +
+    `transfer alone (its --json seconds) ${d.download.gbpsTransfer.toFixed(2)} GB/s; peak RSS ${mib(d.download.peakRss)}; raw pipe into nothing ${d.rawNull.gbps.toFixed(2)} GB/s; ${d.runs} runs${fsInfo} |`);
+  lines.push(`| \`chat upload\` of ${size} (whole process, server stores + fsyncs the blob) | ${d.upload.gbps.toFixed(2)} GB/s | ${raw} | ${ratio(d.upload.gbps, d.raw.gbps)} | ≥ 0.7× raw (issue 4) | ` +
+    `peak RSS ${mib(d.upload.peakRss)}; server RSS after ${mib(d.serverRss)}; ${d.runs} runs |`);
 }
