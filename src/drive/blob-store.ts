@@ -1,0 +1,356 @@
+/**
+ * Content-addressed blob store of the drive (SPEC §4 "Drive", §8; issue 4).
+ *
+ * Layout (fixed: `chat-server verify` and replicas read it through blobPath):
+ *   DATA/blobs/<first two hex digits>/<sha256>   one file per distinct content
+ *   DATA/blobs/tmp/<random>.part                 uploads in progress (temp-blob.ts)
+ * File names never touch these paths: a blob is named by the sha256 of its bytes.
+ *
+ * Contracts:
+ *   - place(temp, sha256) verifies the temp file's size and sha256 against the declared
+ *     ones (else CHAT_ERR_INTEGRITY, temp removed), fdatasyncs it, renames it into place
+ *     (or drops it when the blob already exists: identical content is stored once) and
+ *     fsyncs the blob's directory. Only after it resolves may a 'file.put' naming the
+ *     blob be committed to the journal (a crash before the commit leaves an orphan,
+ *     removed by sweep() at the next start);
+ *   - the sha256 placed stays pinned until the returned Pin is released (after the
+ *     'file.put' commit, or on failure): collect() never deletes a pinned blob, and a
+ *     place() of a blob being deleted waits for that deletion, so an upload that found
+ *     "blob already exists" cannot lose it to a concurrent removal;
+ *   - collect(shas) deletes the blobs among `shas` that nothing references
+ *     (isReferenced, i.e. State.blobRefs) and nothing pins. The decision is taken
+ *     synchronously; callers call it once the removal op is durable (never before: a
+ *     crash would bring the reference back without its blob);
+ *   - read() is a positional read through a small shared cache of open descriptors;
+ *     a blob shorter than asked is CHAT_ERR_INTEGRITY, a missing one BlobMissingError;
+ *   - close() waits for deletions and unlinks in flight and closes every descriptor.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { mkdir, open, readdir, rename, rm, stat, statfs, unlink, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ChatError } from '../common/errors.js';
+import { TempBlob } from './temp-blob.js';
+
+export { TempBlob } from './temp-blob.js';
+
+/** A blob name: 64 lowercase hex digits. */
+export const SHA256_HEX = /^[0-9a-f]{64}$/;
+
+/** DATA/blobs */
+export function blobsDir(dataDir: string): string {
+  return join(dataDir, 'blobs');
+}
+
+/** Where temp files of uploads in progress live: DATA/blobs/tmp */
+export function blobTmpDir(dataDir: string): string {
+  return join(dataDir, 'blobs', 'tmp');
+}
+
+/** DATA/blobs/<first two hex>/<sha256>: the one place the blob of `sha256` lives. */
+export function blobPath(dataDir: string, sha256: string): string {
+  return join(dataDir, 'blobs', sha256.slice(0, 2), sha256);
+}
+
+/** A referenced blob is not in the store (damage, or deleted by hand). */
+export class BlobMissingError extends ChatError {
+  constructor(readonly sha256: string) {
+    super('CHAT_ERR_INTEGRITY', `blob ${sha256} is missing from the server's data directory (run chat-server verify)`);
+  }
+}
+
+/** Holds a sha256 against collect() until released; release() is idempotent. */
+export interface Pin {
+  readonly sha256: string;
+  release(): void;
+}
+
+export interface SweepResult {
+  /** Temp files of uploads cut by a crash or a stop. */
+  tmpRemoved: number;
+  /** Blobs no file version names (a crash between rename and journal commit, or a removal cut short). */
+  orphansRemoved: number;
+  /** Referenced blobs not found (verify names them). */
+  missing: string[];
+}
+
+/** Open descriptors kept for reads; idle ones beyond this are closed, oldest use first. */
+export const FD_CACHE_SIZE = 64;
+
+interface CachedFd {
+  fh: Promise<FileHandle>;
+  users: number;
+  /** Removed from the cache (evicted or its blob deleted): close once unused. */
+  stale: boolean;
+}
+
+export class BlobStore {
+  private readonly pins = new Map<string, number>();
+  /** sha256 → its unlink in progress. */
+  private readonly deleting = new Map<string, Promise<void>>();
+  /** Work close() waits for (unlinks, temp removals). */
+  private readonly pending = new Set<Promise<unknown>>();
+  /** sha256 → descriptor, in order of last use (oldest first). */
+  private readonly fds = new Map<string, CachedFd>();
+  private readonly knownDirs = new Set<string>();
+  private closed = false;
+
+  private constructor(
+    readonly dataDir: string,
+    private readonly isReferenced: (sha256: string) => boolean,
+  ) {}
+
+  /** Creates DATA/blobs and DATA/blobs/tmp if missing. `isReferenced`: State.blobRefs has the sha. */
+  static open(dataDir: string, isReferenced: (sha256: string) => boolean): BlobStore {
+    mkdirSync(blobTmpDir(dataDir), { recursive: true });
+    return new BlobStore(dataDir, isReferenced);
+  }
+
+  /**
+   * Start-up clean-up, before serving: removes every temp file, and every blob that
+   * `refs` (the restored State.blobRefs) does not name; lists referenced blobs that
+   * are missing. Entries that are not blob names are left alone.
+   */
+  async sweep(refs: ReadonlyMap<string, number>): Promise<SweepResult> {
+    const result: SweepResult = { tmpRemoved: 0, orphansRemoved: 0, missing: [] };
+    for (const name of await readdir(blobTmpDir(this.dataDir))) {
+      await rm(join(blobTmpDir(this.dataDir), name), { force: true, recursive: true });
+      result.tmpRemoved++;
+    }
+    const present = new Set<string>();
+    for (const dir of await readdir(blobsDir(this.dataDir))) {
+      if (!/^[0-9a-f]{2}$/.test(dir)) continue;
+      this.knownDirs.add(dir);
+      for (const name of await readdir(join(blobsDir(this.dataDir), dir))) {
+        if (!SHA256_HEX.test(name) || !name.startsWith(dir)) continue;
+        if (refs.has(name)) {
+          present.add(name);
+        } else {
+          await unlink(join(blobsDir(this.dataDir), dir, name));
+          result.orphansRemoved++;
+        }
+      }
+    }
+    for (const sha of refs.keys()) if (!present.has(sha)) result.missing.push(sha);
+    return result;
+  }
+
+  /** Bytes the server may still write under DATA/blobs (statfs: blocks available to us). */
+  async freeBytes(): Promise<number> {
+    const s = await statfs(blobsDir(this.dataDir));
+    return Number(s.bavail) * Number(s.bsize);
+  }
+
+  /** A new temp file for an upload of `size` bytes (temp-blob.ts). */
+  async createTemp(size: number): Promise<TempBlob> {
+    this.assertOpen();
+    const path = join(blobTmpDir(this.dataDir), `${randomBytes(12).toString('hex')}.part`);
+    const fh = await open(path, 'wx', 0o600);
+    return new TempBlob(path, size, fh, (p) => this.track(p));
+  }
+
+  /** See the file contract. On any failure the temp file is gone and nothing is pinned. */
+  async place(temp: TempBlob, sha256: string): Promise<Pin> {
+    this.assertOpen();
+    const got = await temp.finish();
+    if (got.size !== temp.size || got.sha256 !== sha256) {
+      await temp.abort();
+      throw new ChatError('CHAT_ERR_INTEGRITY', got.size !== temp.size
+        ? `upload incomplete: ${got.size} of ${temp.size} bytes received; nothing was stored (upload again)`
+        : `upload corrupted: the bytes received have sha256 ${got.sha256}, not the declared ${sha256}; nothing was stored (upload again)`);
+    }
+    const pin = this.pin(sha256);
+    try {
+      await temp.sync();
+      const dir = sha256.slice(0, 2);
+      await this.ensureDir(dir);
+      // A removal of the same content may be unlinking it right now: let it finish,
+      // then look (else the rename could land before the unlink and be lost).
+      await this.deleting.get(sha256);
+      const target = blobPath(this.dataDir, sha256);
+      if (await exists(target)) {
+        await temp.abort();
+      } else {
+        await rename(temp.path, target);
+        temp.renamed();
+        await fsyncDir(join(blobsDir(this.dataDir), dir));
+      }
+      return pin;
+    } catch (err) {
+      await temp.abort().catch(() => undefined);
+      pin.release();
+      throw err;
+    }
+  }
+
+  /** Pins `sha256` (see the file contract). */
+  pin(sha256: string): Pin {
+    this.pins.set(sha256, (this.pins.get(sha256) ?? 0) + 1);
+    let held = true;
+    return {
+      sha256,
+      release: () => {
+        if (!held) return;
+        held = false;
+        const n = (this.pins.get(sha256) ?? 1) - 1;
+        if (n > 0) this.pins.set(sha256, n);
+        else this.pins.delete(sha256);
+        // An upload that failed after placing (rights lost, group deleted) leaves an
+        // unreferenced blob: drop it now rather than at the next start.
+        this.collect([sha256]);
+      },
+    };
+  }
+
+  /**
+   * Deletes, among `shas`, the blobs nothing references or pins; returns how many it
+   * set out to delete. The decision is synchronous; the unlinks run in the background.
+   */
+  collect(shas: Iterable<string>): number {
+    if (this.closed) return 0;
+    let n = 0;
+    for (const sha of new Set(shas)) {
+      if (this.isReferenced(sha) || this.pins.has(sha) || this.deleting.has(sha)) continue;
+      this.evict(sha);
+      const p = unlink(blobPath(this.dataDir, sha)).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'ENOENT') throw err;
+      }).finally(() => this.deleting.delete(sha));
+      this.deleting.set(sha, p.catch(() => undefined));
+      this.track(p);
+      n++;
+    }
+    return n;
+  }
+
+  /**
+   * Up to `length` bytes of blob `sha256` from `offset`, exactly min(length, size -
+   * offset) when the caller passes the recorded `size`: fewer means the blob is damaged
+   * (CHAT_ERR_INTEGRITY). A missing blob is BlobMissingError.
+   */
+  async read(sha256: string, size: number, offset: number, length: number): Promise<Buffer> {
+    this.assertOpen();
+    const want = Math.max(0, Math.min(length, size - offset));
+    if (want === 0) return Buffer.alloc(0);
+    const entry = this.acquire(sha256);
+    try {
+      const fh = await entry.fh;
+      const buf = Buffer.allocUnsafe(want);
+      let got = 0;
+      while (got < want) {
+        const { bytesRead } = await fh.read(buf, got, want - got, offset + got);
+        if (bytesRead === 0) break;
+        got += bytesRead;
+      }
+      if (got < want) {
+        throw new ChatError('CHAT_ERR_INTEGRITY', `blob ${sha256} is shorter than its recorded ${size} bytes (run chat-server verify)`);
+      }
+      return buf;
+    } finally {
+      this.releaseFd(sha256, entry);
+    }
+  }
+
+  /** Descriptors open now (tests). */
+  get openFds(): number {
+    return this.fds.size;
+  }
+
+  /** Waits for background work, closes every descriptor; later calls fail. Idempotent. */
+  async close(): Promise<void> {
+    this.closed = true;
+    while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
+    for (const sha of [...this.fds.keys()]) this.evict(sha);
+    while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
+  }
+
+  // ---- internals -------------------------------------------------------------------
+
+  private assertOpen(): void {
+    if (this.closed) throw new ChatError('CHAT_ERR_SHUTTING_DOWN', 'the server is stopping; try again in a moment');
+  }
+
+  /** Keeps `p` for close() to wait on; its failure is logged by nobody but never unhandled. */
+  private track(p: Promise<unknown>): void {
+    const q = p.catch(() => undefined);
+    this.pending.add(q);
+    void q.finally(() => this.pending.delete(q));
+  }
+
+  private async ensureDir(dir: string): Promise<void> {
+    if (this.knownDirs.has(dir)) return;
+    const created = await mkdir(join(blobsDir(this.dataDir), dir), { recursive: true });
+    // A new directory entry is durable only once its parent is synced.
+    if (created !== undefined) await fsyncDir(blobsDir(this.dataDir));
+    this.knownDirs.add(dir);
+  }
+
+  private acquire(sha256: string): CachedFd {
+    let entry = this.fds.get(sha256);
+    if (entry) {
+      this.fds.delete(sha256); // re-insert: most recently used last
+    } else {
+      const fh = open(blobPath(this.dataDir, sha256), 'r').catch((err: NodeJS.ErrnoException) => {
+        if (err.code === 'ENOENT') throw new BlobMissingError(sha256);
+        throw err;
+      });
+      fh.catch(() => undefined);
+      entry = { fh, users: 0, stale: false };
+      this.trim();
+    }
+    this.fds.set(sha256, entry);
+    entry.users++;
+    return entry;
+  }
+
+  private releaseFd(sha256: string, entry: CachedFd): void {
+    entry.users--;
+    // A failed open is not cached: the next read tries again (the blob may come back).
+    void entry.fh.catch(() => {
+      if (this.fds.get(sha256) === entry) this.fds.delete(sha256);
+    });
+    if (entry.stale && entry.users === 0) this.closeFd(entry);
+    if (this.closed) this.evict(sha256);
+  }
+
+  /** Closes idle descriptors beyond FD_CACHE_SIZE - 1, oldest first. */
+  private trim(): void {
+    if (this.fds.size < FD_CACHE_SIZE) return;
+    for (const [sha, e] of this.fds) {
+      if (this.fds.size < FD_CACHE_SIZE) break;
+      if (e.users === 0) this.evict(sha);
+    }
+  }
+
+  /** Drops `sha256` from the cache; its descriptor closes once no read uses it. */
+  private evict(sha256: string): void {
+    const e = this.fds.get(sha256);
+    if (!e) return;
+    this.fds.delete(sha256);
+    e.stale = true;
+    if (e.users === 0) this.closeFd(e);
+  }
+
+  private closeFd(e: CachedFd): void {
+    this.track(e.fh.then((fh) => fh.close(), () => undefined));
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw err;
+  }
+}
+
+/** fsync of a directory: makes the entries created or renamed in it durable. */
+export async function fsyncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
