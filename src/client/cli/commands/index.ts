@@ -16,12 +16,16 @@ import { sendCommand } from './send.js';
 import { tailCommand } from './tail.js';
 import { usersCommand } from './users.js';
 import { waitCommand } from './wait.js';
+import { filesCommand } from './files.js';
+import { rmCommand } from './rm.js';
+import { uploadCommand } from './upload.js';
 
 export const COMMANDS: AnyCommand[] = [
   registerCommand, loginCommand, logoutCommand, whoamiCommand, passwdCommand, renameCommand,
   groupsCommand, groupCommand, joinCommand, leaveCommand,
   usersCommand,
   sendCommand, historyCommand, searchCommand, tailCommand, waitCommand,
+  uploadCommand, filesCommand, rmCommand,
 ];
 
 function firstWord(c: AnyCommand): string {

@@ -1,0 +1,164 @@
+/**
+ * Drive subcommands (SPEC §4 Drive): `chat upload -g GROUP PATTERN... [--as NAME]`,
+ * `chat files -g GROUP [--versions]`, `chat rm -g GROUP NAME[@VERSION]`.
+ *
+ * Contract:
+ *  - arguments are checked before connecting (group and file names, patterns, --as):
+ *    a bad one is exit 2 and nothing is uploaded (patterns.ts);
+ *  - upload sends the files over one connection, UPLOAD_PARALLEL at a time; each
+ *    uploaded file prints one line (`uploaded NAME vN (SIZE, sha256 HEX…)`) or, with
+ *    --json, one SPEC §2 file object with `group`. A file that fails is reported on
+ *    stderr (`chat: "PATH": why`) and the others go on; the run then exits with the
+ *    first failure's exit code. A lost connection ends the run at once;
+ *  - files: one line per file (or version, with --versions): name, vN, size, short
+ *    sha256, uploader, time; --json one object per version;
+ *  - rm: NAME removes every version, NAME@N only version N; prints what went
+ *    (--json: {group, name, version?, removed});
+ *  - server errors keep their codes (non-member 5, unknown group or file 4, invalid
+ *    name or too large 2, integrity 8), with a next-step hint where the server gave none.
+ */
+import { ChatError, isChatError } from '../../../common/errors.js';
+import { checkFileName, checkName, splitFileVersion } from '../../../common/names.js';
+import type { Payload } from '../../../protocol/codec.js';
+import type { ChatConnection } from '../../connection.js';
+import { expandPatterns, planUploads, type UploadItem } from '../../drive/patterns.js';
+import { progressWanted, startProgress, type ProgressBars } from '../../drive/progress.js';
+import { fileInfo, fileJson, formatBytes, shortHash, type FileInfo } from '../../drive/types.js';
+import { uploadFile } from '../../drive/upload.js';
+import { columns, printable, stampTime } from '../../format.js';
+import { errorLine } from '../report.js';
+import { ask, withHint, type Hints } from '../hints.js';
+import { resolveSettings, single, usageError, type CommonArgs } from '../options.js';
+import type { Output } from '../output.js';
+import { withSession } from '../session.js';
+
+export interface DriveArgs extends CommonArgs { group?: string | string[] }
+export interface UploadArgs extends DriveArgs { patterns?: string[]; as?: string | string[] }
+export interface FilesArgs extends DriveArgs { versions?: boolean }
+export interface RmArgs extends DriveArgs { file?: string }
+
+/** Files uploaded at once on the one connection: hides a round trip and an fsync per small file. */
+export const UPLOAD_PARALLEL = 2;
+
+function groupOf(argv: DriveArgs, command: string): string {
+  const g = single(argv.group, '-g', command);
+  if (g === undefined) throw usageError(command, 'give the group: -g GROUP');
+  return checkName('group', String(g));
+}
+
+function hintsFor(group: string): Hints {
+  return {
+    CHAT_ERR_NOT_FOUND: `see: chat files -g ${group}, chat groups`,
+    CHAT_ERR_PERMISSION: `see: chat groups --members`,
+    CHAT_ERR_TOO_LARGE: 'ask the server admin about the file size limit',
+  };
+}
+
+/** The human line for an uploaded version. */
+export function uploadedLine(f: FileInfo): string {
+  return `uploaded ${printable(f.name)} v${f.version} (${formatBytes(f.size)}, sha256 ${shortHash(f.sha256)}…)`;
+}
+
+export async function upload(argv: UploadArgs): Promise<void> {
+  const settings = resolveSettings(argv, 'upload');
+  const group = groupOf(argv, 'upload');
+  const as = single(argv.as, '--as', 'upload');
+  const patterns = (argv.patterns ?? []).map(String);
+  if (patterns.length === 0) throw usageError('upload', 'give the files to upload: PATTERN...');
+  const { files, skipped } = await expandPatterns(patterns);
+  const items = planUploads(files, as === undefined ? undefined : String(as));
+  const hints = hintsFor(group);
+
+  await withSession(settings, async ({ conn, out }) => {
+    const bars = progressWanted(settings) ? await startProgress() : undefined;
+    // Result lines wait for the bars to finish when both streams share the terminal.
+    const held: string[] = [];
+    const say = (line: string): void => { if (bars && process.stdout.isTTY) held.push(line); else out.line(line); };
+    const warn = (line: string): void => { if (bars) bars.log(line); else process.stderr.write(`${line}\n`); };
+    for (const dir of skipped) if (!settings.quiet) warn(`chat: skipping directory "${dir}"`);
+
+    const failures: unknown[] = [];
+    let fatal: unknown;
+    try {
+      await runPool(items, UPLOAD_PARALLEL, async (item) => {
+        if (fatal !== undefined) return;
+        try {
+          const f = await uploadOne(conn, group, item, bars);
+          out.object(fileJson(f, group));
+          say(uploadedLine(f));
+        } catch (err) {
+          const e = withHint(err, hints);
+          if (conn.isClosed) { fatal ??= e; return; }
+          failures.push(e);
+          if (items.length > 1) warn(errorLine(e).replace(/^chat: /, `chat: "${item.path}": `));
+        }
+      });
+    } finally {
+      bars?.stop();
+      out.lines(held);
+    }
+    if (fatal !== undefined) throw fatal;
+    finish(failures, items.length, out);
+  });
+}
+
+/** Throws what the run's exit code should come from, if anything failed. */
+function finish(failures: unknown[], total: number, out: Output): void {
+  if (failures.length === 0) return;
+  const first = failures[0];
+  if (total === 1 || !isChatError(first)) throw first; // one file: its own error is the one line
+  out.note(`${total - failures.length} of ${total} files uploaded`);
+  throw new ChatError(first.code, `${failures.length} of ${total} files were not uploaded (see above)`, { cause: first });
+}
+
+async function uploadOne(conn: ChatConnection, group: string, item: UploadItem, bars: ProgressBars | undefined): Promise<FileInfo> {
+  let bar: ReturnType<ProgressBars['add']> | undefined;
+  return uploadFile(conn, {
+    group, name: item.name, path: item.path,
+    onProgress: bars ? (sent, size) => { (bar ??= bars.add(item.name, size)).update(sent); } : undefined,
+  });
+}
+
+/** Runs `work` over `items` with at most `limit` at once; `work` must not throw. */
+async function runPool<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const lane = async (): Promise<void> => {
+    while (next < items.length) await work(items[next++]);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
+}
+
+/** `chat files` rows: name, vN, size, short sha256, uploader, time. */
+export function formatFiles(files: FileInfo[], now: number = Date.now()): string[] {
+  return columns(files.map((f) => [
+    printable(f.name), `v${f.version}`, formatBytes(f.size), shortHash(f.sha256), f.uploader, stampTime(f.ts, now),
+  ]));
+}
+
+export async function files(argv: FilesArgs): Promise<void> {
+  const settings = resolveSettings(argv, 'files');
+  const group = groupOf(argv, 'files');
+  await withSession(settings, async ({ conn, out }) => {
+    const reply = await ask(conn, 'FILES', { group, versions: Boolean(argv.versions) }, hintsFor(group));
+    const list = (reply.files as Payload[]).map(fileInfo);
+    for (const f of list) out.object(fileJson(f));
+    out.lines(formatFiles(list));
+    if (list.length === 0) out.note(`no files in #${group} (upload one: chat upload -g ${group} FILE)`);
+  });
+}
+
+export async function rm(argv: RmArgs): Promise<void> {
+  const settings = resolveSettings(argv, 'rm');
+  const group = groupOf(argv, 'rm');
+  if (argv.file === undefined || argv.file === '') throw usageError('rm', 'give the file: NAME or NAME@VERSION');
+  const { name, version } = splitFileVersion(String(argv.file));
+  checkFileName(name);
+  await withSession(settings, async ({ conn, out }) => {
+    const reply = await ask(conn, 'FILE_RM', { group, name, version: version ?? 0 }, hintsFor(group));
+    const removed = Number(reply.removed);
+    out.object({ group, name, ...(version !== undefined ? { version } : {}), removed });
+    out.line(version !== undefined
+      ? `removed ${printable(name)} v${version} from #${group}`
+      : `removed ${printable(name)} from #${group} (${removed} version${removed === 1 ? '' : 's'})`);
+  });
+}

@@ -1,0 +1,105 @@
+/**
+ * What `chat upload PATTERN... [--as NAME]` uploads (SPEC §4 Drive): the local files
+ * the patterns name and the drive name of each. Everything here runs before the
+ * client connects, so a bad argument uploads nothing (exit 2).
+ *
+ * Contract:
+ *  - a PATTERN naming an existing path is used as it is, even when it contains glob
+ *    characters (`report[1].pdf`); otherwise a pattern with glob syntax is expanded
+ *    with fast-glob relative to `cwd` (dot files only when the pattern says so, as
+ *    in a shell), sorted; a plain path that does not exist, or a glob that matches
+ *    nothing, is CHAT_ERR_USAGE naming the pattern;
+ *  - directories are skipped (returned in `skipped`), other non-regular files (fifos,
+ *    sockets, devices) are CHAT_ERR_USAGE; a file named by several patterns is
+ *    uploaded once;
+ *  - the drive name is the file's base name, or `--as` (only with exactly one file);
+ *    every name passes checkFileName (CHAT_ERR_INVALID, exit 2, naming the file), and
+ *    two files of one run may not share a name.
+ */
+import fs from 'node:fs/promises';
+import { basename, resolve } from 'node:path';
+import fg from 'fast-glob';
+import { ChatError } from '../../common/errors.js';
+import { checkFileName } from '../../common/names.js';
+
+export interface Expansion {
+  /** Local paths of regular files, as given or as fast-glob found them. */
+  files: string[];
+  /** Directories named or matched, left out. */
+  skipped: string[];
+}
+
+export interface UploadItem {
+  /** The local file. */
+  path: string;
+  /** Its name in the drive. */
+  name: string;
+}
+
+const usage = (what: string) => new ChatError('CHAT_ERR_USAGE', `${what} (see: chat upload --help)`);
+
+/** Expands upload patterns into files (see the module contract). */
+export async function expandPatterns(patterns: readonly string[], cwd: string = process.cwd()): Promise<Expansion> {
+  const files: string[] = [];
+  const skipped: string[] = [];
+  const seen = new Set<string>();
+  const add = (path: string): void => {
+    const key = resolve(cwd, path);
+    if (!seen.has(key)) { seen.add(key); files.push(path); }
+  };
+  for (const pattern of patterns) {
+    if (pattern === '') throw usage('an empty PATTERN names no file');
+    const literal = await statLiteral(pattern, cwd);
+    if (literal) {
+      if (literal.isDirectory()) skipped.push(pattern);
+      else if (literal.isFile()) add(pattern);
+      else throw usage(`"${pattern}" is not a regular file`);
+      continue;
+    }
+    if (!fg.isDynamicPattern(pattern)) throw usage(`"${pattern}": no such file`);
+    const entries = await fg(pattern, { cwd, onlyFiles: false, stats: true, unique: true, followSymbolicLinks: true, suppressErrors: true });
+    if (entries.length === 0) throw usage(`"${pattern}" matches no files`);
+    entries.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    for (const e of entries) {
+      if (e.stats?.isDirectory()) skipped.push(e.path);
+      else if (e.stats?.isFile()) add(e.path);
+      else throw usage(`"${e.path}" (matched by "${pattern}") is not a regular file`);
+    }
+  }
+  return { files, skipped };
+}
+
+/** Pairs each file with its drive name (see the module contract). */
+export function planUploads(files: readonly string[], as?: string): UploadItem[] {
+  if (files.length === 0) throw usage('nothing to upload: the patterns name only directories');
+  if (as !== undefined && files.length !== 1) {
+    throw usage(`--as names one file, but the patterns give ${files.length}`);
+  }
+  const byName = new Map<string, string>();
+  return files.map((path) => {
+    const name = as ?? basename(path);
+    try {
+      checkFileName(name);
+    } catch (err) {
+      const how = as !== undefined ? 'choose another --as NAME' : 'rename it, or give --as NAME';
+      throw new ChatError('CHAT_ERR_INVALID', `cannot upload "${path}": ${(err as Error).message} (${how})`, { cause: err });
+    }
+    const other = byName.get(name);
+    if (other !== undefined) {
+      throw usage(`"${other}" and "${path}" would both be uploaded as "${name}"; upload them separately with --as`);
+    }
+    byName.set(name, path);
+    return { path, name };
+  });
+}
+
+/** The path's stats; undefined when nothing is there (then it may be a glob). */
+async function statLiteral(pattern: string, cwd: string): Promise<import('node:fs').Stats | undefined> {
+  try {
+    return await fs.stat(resolve(cwd, pattern));
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'ENAMETOOLONG') return undefined;
+    throw usage(`cannot read "${pattern}": ${code === 'EACCES' || code === 'EPERM' ? 'permission denied' : (err as Error).message}`);
+  }
+}
