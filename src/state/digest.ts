@@ -5,11 +5,18 @@
  * Contract: two states built by applying the same ops (in any process, any Map
  * insertion order) give the same digest; states that differ in seq, an account (name,
  * display name, password hash, age, gender, admin, created ts, sessions), a group (name,
- * private, owner, created ts, members and roles, invitations), the message count or the
- * message hash chain give different digests. Derived indexes (displayNames,
- * directPeers, idempotency) are functions of those and are left out.
+ * private, owner, created ts, members and roles, invitations), a drive file entry
+ * (group, name, owner, next version number, and each version's number, size, sha256,
+ * uploader, ts and seq), the message count or the message hash chain give different
+ * digests. Derived indexes (displayNames, directPeers, idempotency, blobRefs) are
+ * functions of those and are left out.
  *
- * Cost: O(users log users + groups log groups + sessions + members). Messages enter
+ * The "files" section is present only when some group holds a file entry, so a state
+ * without any (every data dir written before the drive existed) keeps the digest it
+ * had: snapshots written then still match their header's stateDigest.
+ *
+ * Cost: O(users log users + groups log groups + sessions + members + file entries log
+ * file entries + file versions); blobs are never read. Messages enter
  * only through State.messagesDigest, the hash chain apply() keeps, so a status with a
  * million stored messages does not rehash them. The hash is fed line by line; no
  * string of the whole state is built.
@@ -72,6 +79,28 @@ export function stateDigest(state: State): string {
     out.add([g.name, g.private, g.owner, g.createdTs, members, invited]);
   }
   out.add(['messages', state.messageCount, state.messagesDigest]);
+  addFiles(state, out);
   out.flush();
   return h.digest('hex');
+}
+
+/**
+ * ["files", NUMBER_OF_ENTRIES], then one line per entry sorted by group then name:
+ * [group, name, owner, nextVersion, [[version, size, sha256, uploader, ts, seq], …]]
+ * (versions ascending, as stored). Entries whose versions were all removed count:
+ * their owner and nextVersion still decide what the next upload does.
+ */
+function addFiles(state: State, out: Lines): void {
+  let entries = 0;
+  for (const files of state.files.values()) entries += files.size;
+  if (entries === 0) return;
+  out.add(['files', entries]);
+  for (const group of sortedKeys(state.files)) {
+    const files = state.files.get(group)!;
+    for (const name of sortedKeys(files)) {
+      const e = files.get(name)!;
+      const versions = e.versions.map((v) => [v.version, v.size, v.sha256, v.uploader, v.ts, v.seq]);
+      out.add([group, e.name, e.owner, e.nextVersion, versions]);
+    }
+  }
 }

@@ -20,17 +20,28 @@
  *     replaced or deleted, so the first `size` entries in iteration order are the
  *     entries at capture.
  *   - Session objects are replaced, never changed in place.
+ *   - FileVersion objects are complete before they are pushed and never changed after.
  * Everything else apply() changes in place (user fields, sessions Maps, members,
- * invitations), so capture copies users and groups.
+ * invitations, a FileEntry's owner, nextVersion and versions array), so capture copies
+ * users, groups and file entries (not their versions).
+ *
+ * State.blobRefs is not in the image: restore rebuilds it from the file versions (a
+ * derived index written separately could disagree with them). Its Map iteration order
+ * may then differ from the live state's; nothing depends on that order.
  */
 import { stateDigest } from './digest.js';
 import {
   createState, directKey,
-  type GroupRecord, type Role, type State, type StoredMessage, type UserRecord,
+  type FileEntry, type FileVersion, type GroupRecord, type Role, type State, type StoredMessage, type UserRecord,
 } from './types.js';
 
-/** Image format version, written in the first image line. */
-export const IMAGE_FORMAT = 1;
+/**
+ * Image format version, written in the first image line. 2 added the "file" lines
+ * (the drive); restore still reads format 1 images (no files), so snapshots written
+ * before the drive stay usable.
+ */
+export const IMAGE_FORMAT = 2;
+const READABLE_FORMATS: readonly number[] = [1, 2];
 /** Target size of one chunk from snapshotChunks, in UTF-16 code units (≈ bytes for mostly-ASCII text). */
 export const CHUNK_CHARS = 256 * 1024;
 
@@ -52,6 +63,8 @@ export interface SnapshotImage {
   /** Copies, in the live Maps' order. */
   readonly users: readonly UserRecord[];
   readonly groups: readonly GroupRecord[];
+  /** Copies of every file entry (versions array copied, versions shared), by group, in Map order. */
+  readonly files: readonly (readonly [group: string, entries: readonly FileEntry[]])[];
   /** groupMessages by group name, directMessages by thread key, at capture; both in Map order. */
   readonly groupConversations: ReadonlyMap<string, Conversation>;
   readonly directConversations: readonly Conversation[];
@@ -62,8 +75,8 @@ export interface SnapshotImage {
 }
 
 /**
- * Freezes `state` at state.seq. O(users + sessions + groups + members + conversations),
- * independent of the number of messages. `lastTs`: the engine's clock floor (greatest
+ * Freezes `state` at state.seq. O(users + sessions + groups + members + conversations +
+ * file entries + file versions), independent of the number of messages. `lastTs`: the engine's clock floor (greatest
  * op ts applied); restored as-is, 0 when not given.
  */
 export function captureSnapshot(state: State, lastTs = 0): SnapshotImage {
@@ -71,6 +84,12 @@ export function captureSnapshot(state: State, lastTs = 0): SnapshotImage {
   for (const u of state.users.values()) users.push({ ...u, sessions: new Map(u.sessions) });
   const groups: GroupRecord[] = [];
   for (const g of state.groups.values()) groups.push({ ...g, members: new Map(g.members), invited: new Set(g.invited) });
+  const files: (readonly [string, FileEntry[]])[] = [];
+  for (const [group, entries] of state.files) {
+    const copies: FileEntry[] = [];
+    for (const e of entries.values()) copies.push({ ...e, versions: e.versions.slice() });
+    files.push([group, copies]);
+  }
   const groupConversations = new Map<string, Conversation>();
   for (const [name, list] of state.groupMessages) groupConversations.set(name, { list, length: list.length });
   const directConversations: Conversation[] = [];
@@ -78,11 +97,13 @@ export function captureSnapshot(state: State, lastTs = 0): SnapshotImage {
   return {
     seq: state.seq, lastTs, stateDigest: stateDigest(state),
     messageCount: state.messageCount, messagesDigest: state.messagesDigest,
-    users, groups, groupConversations, directConversations,
+    users, groups, files, groupConversations, directConversations,
     broadcasts: { list: state.broadcasts, length: state.broadcasts.length },
     idempotency: state.idempotency, idempotencySize: state.idempotency.size,
   };
 }
+
+type VersionLine = [version: number, size: number, sha256: string, uploader: string, ts: number, seq: number];
 
 type MessageLine = [seq: number, kind: 0 | 1 | 2, from: string, group: string | null, to: string | null, text: string, ts: number];
 
@@ -112,10 +133,12 @@ function* imageLines(image: SnapshotImage): Generator<string> {
   const conversations = [...image.groupConversations.values(), ...image.directConversations, image.broadcasts];
   let stored = 0;
   for (const c of conversations) stored += c.length;
+  let fileEntries = 0;
+  for (const [, entries] of image.files) fileEntries += entries.length;
   yield JSON.stringify({
     t: 'state', format: IMAGE_FORMAT, seq: image.seq, lastTs: image.lastTs,
     messageCount: image.messageCount, messagesDigest: image.messagesDigest,
-    users: image.users.length, groups: image.groups.length, stored, idempotency: image.idempotencySize,
+    users: image.users.length, groups: image.groups.length, files: fileEntries, stored, idempotency: image.idempotencySize,
   }) + '\n';
   for (const u of image.users) {
     const sessions = [...u.sessions].map(([t, s]) => [t, s.device, s.createdTs]);
@@ -129,6 +152,13 @@ function* imageLines(image: SnapshotImage): Generator<string> {
       t: 'group', name: g.name, private: g.private, owner: g.owner, createdTs: g.createdTs,
       members: [...g.members], invited: [...g.invited],
     }) + '\n';
+  }
+  // After the groups: restore creates each group's file Map at its group line.
+  for (const [group, entries] of image.files) {
+    for (const e of entries) {
+      const versions: VersionLine[] = e.versions.map((v) => [v.version, v.size, v.sha256, v.uploader, v.ts, v.seq]);
+      yield JSON.stringify({ t: 'file', group, name: e.name, owner: e.owner, nextVersion: e.nextVersion, versions }) + '\n';
+    }
   }
   // Idempotency keys come before the messages so that restore can point each key at
   // the very object it stores; a message whose group is gone is written whole here.
@@ -198,11 +228,12 @@ export interface RestoredSnapshot {
  */
 export async function restoreSnapshot(lines: Iterable<string> | AsyncIterable<string>): Promise<RestoredSnapshot> {
   const state = createState();
-  let head: { seq: number; lastTs: number; users: number; groups: number; stored: number; idempotency: number } | undefined;
+  let head: { seq: number; lastTs: number; users: number; groups: number; files?: number; stored: number; idempotency: number } | undefined;
   /** seq → key of an idempotency entry whose message is still to come. */
   const pending = new Map<number, string>();
   let n = 0;
   let stored = 0;
+  let fileEntries = 0;
   const fail = (reason: string): never => { throw new SnapshotFormatError(n, reason); };
   for await (const text of lines) {
     n++;
@@ -213,7 +244,7 @@ export async function restoreSnapshot(lines: Iterable<string> | AsyncIterable<st
       fail('not JSON');
     }
     if (head === undefined) {
-      if (v?.t !== 'state' || v.format !== IMAGE_FORMAT) fail(`expected the state line of image format ${IMAGE_FORMAT}`);
+      if (v?.t !== 'state' || !READABLE_FORMATS.includes(v.format)) fail(`expected the state line of image format ${READABLE_FORMATS.join(' or ')}`);
       head = v;
       state.seq = v.seq;
       state.messageCount = v.messageCount;
@@ -244,6 +275,15 @@ export async function restoreSnapshot(lines: Iterable<string> | AsyncIterable<st
         members: new Map(v.members as [string, Role][]), invited: new Set(v.invited as string[]),
       });
       state.groupMessages.set(v.name, []);
+      state.files.set(v.name, new Map()); // as group.create does; also for format 1 images
+    } else if (v?.t === 'file') {
+      const files = state.files.get(v.group) ?? fail(`file "${v.name}" of unknown group "${v.group}"`);
+      if (typeof v.name !== 'string' || files.has(v.name)) fail(`bad or repeated file line "${v.name}"`);
+      const entry = toFileEntry(v) ?? fail(`bad file line "${v.name}" in group "${v.group}"`);
+      if (entry.versions.some((x) => x.seq > state.seq)) fail(`file "${v.name}" has a version after the image's seq ${state.seq}`);
+      files.set(entry.name, entry);
+      for (const x of entry.versions) state.blobRefs.set(x.sha256, (state.blobRefs.get(x.sha256) ?? 0) + 1);
+      fileEntries++;
     } else if (v?.t === 'idem') {
       if (v.msg !== undefined) {
         state.idempotency.set(v.key, toMessage(v.msg) ?? fail('bad message in idempotency line'));
@@ -258,11 +298,33 @@ export async function restoreSnapshot(lines: Iterable<string> | AsyncIterable<st
   if (head === undefined) fail('empty image');
   const h = head!;
   if (state.users.size !== h.users || state.groups.size !== h.groups || stored !== h.stored
-    || state.idempotency.size !== h.idempotency || pending.size > 0) {
+    || fileEntries !== (h.files ?? 0) || state.idempotency.size !== h.idempotency || pending.size > 0) {
     fail(`image incomplete: ${state.users.size}/${h.users} users, ${state.groups.size}/${h.groups} groups, `
+      + `${fileEntries}/${h.files ?? 0} files, `
       + `${stored}/${h.stored} messages, ${state.idempotency.size - pending.size}/${h.idempotency} idempotency keys`);
   }
   return { state, seq: state.seq, lastTs: h.lastTs };
+}
+
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+
+/** A file line as the FileEntry apply() would have built, or undefined when it is malformed. */
+function toFileEntry(v: { name: unknown; owner: unknown; nextVersion: unknown; versions: unknown }): FileEntry | undefined {
+  if (typeof v.name !== 'string' || typeof v.owner !== 'string' || !Number.isSafeInteger(v.nextVersion)
+    || !Array.isArray(v.versions)) return undefined;
+  const versions: FileVersion[] = [];
+  let prev = 0;
+  for (const x of v.versions as unknown[]) {
+    if (!Array.isArray(x) || x.length !== 6) return undefined;
+    const [version, size, sha256, uploader, ts, seq] = x as VersionLine;
+    if (!Number.isSafeInteger(version) || version <= prev || !Number.isSafeInteger(size) || size < 0
+      || typeof sha256 !== 'string' || !SHA256_HEX.test(sha256) || typeof uploader !== 'string'
+      || !Number.isSafeInteger(ts) || !Number.isSafeInteger(seq)) return undefined;
+    versions.push({ version, size, sha256, uploader, ts, seq });
+    prev = version;
+  }
+  if ((v.nextVersion as number) <= prev) return undefined;
+  return { name: v.name, owner: v.owner, versions, nextVersion: v.nextVersion as number };
 }
 
 function toMessage(v: unknown): StoredMessage | undefined {

@@ -21,6 +21,12 @@ const opData: fc.Arbitrary<OpData> = fc.oneof(
   fc.record({ type: fc.constant('group.role' as const), group: name, user: name, role: fc.constantFrom('admin' as const, 'member' as const) }),
   fc.record({ type: fc.constant('message.send' as const), kind: fc.constantFrom(0 as const, 2 as const), from: name, group: name, text }),
   fc.record({ type: fc.constant('message.send' as const), kind: fc.constant(1 as const), from: name, to: name, text, idKey: name }),
+  fc.record({
+    type: fc.constant('file.put' as const), group: name, name: text, size: fc.nat({ max: Number.MAX_SAFE_INTEGER }),
+    sha256: fc.stringMatching(/^[0-9a-f]{64}$/), uploader: name,
+  }),
+  fc.record({ type: fc.constant('file.rm' as const), group: name, name: text, version: fc.option(fc.integer({ min: 1, max: 2 ** 32 - 1 }), { nil: undefined }), by: name })
+    .map(({ version, ...r }) => (version === undefined ? r : { ...r, version })),
 );
 const anOp: fc.Arbitrary<Op> = fc.tuple(opData, fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }), fc.nat({ max: 2 ** 48 }))
   .map(([d, seq, ts]) => ({ ...d, seq, ts }) as Op);

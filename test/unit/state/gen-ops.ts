@@ -13,7 +13,7 @@ import type { Op, OpData, State } from '../../../src/state/types.js';
 export type Intent = [kind: number, a: number, b: number, c: number, text: string];
 
 export const intentArb: fc.Arbitrary<Intent> = fc.tuple(
-  fc.nat(19), fc.nat(50), fc.nat(50), fc.nat(50), fc.string({ maxLength: 6, unit: 'binary' }),
+  fc.nat(22), fc.nat(50), fc.nat(50), fc.nat(50), fc.string({ maxLength: 6, unit: 'binary' }),
 );
 /** Intents that create users ann, ben, cat, dan (a = index in USERS) and groups g1, g2, so random histories get going. */
 const SEED: Intent[] = [[0, 0, 0, 1, ''], [0, 1, 1, 1, 'm'], [0, 2, 2, 1, ''], [0, 3, 3, 1, ''], [5, 0, 0, 0, ''], [5, 1, 1, 1, '']];
@@ -25,6 +25,9 @@ export const intentsArb = (maxLength = 150, seeded = true): fc.Arbitrary<Intent[
 const USERS = ['ann', 'ben', 'cat', 'dan', 'eve', 'Zed', 'Ábel'];
 const DISPLAY = ['Ann', 'ANN', 'Ben', 'Cat', 'Dan', 'Eve', 'Zed', 'Ábel', 'boss'];
 const GROUPS = ['g1', 'g2', 'g3', 'ops'];
+const FILES = ['a.txt', 'B.pdf', 'ä.log'];
+/** Few contents, so blobs are shared across names and groups (blobRefs counts > 1). */
+const BLOBS = ['0', '1', 'a', 'f'].map((c) => c.repeat(64));
 const pick = <T>(xs: readonly T[], i: number): T => xs[i % xs.length]!;
 
 function dataFor(state: State, [kind, a, b, c, text]: Intent): OpData {
@@ -51,6 +54,10 @@ function dataFor(state: State, [kind, a, b, c, text]: Intent): OpData {
       return { type: 'message.send', kind: 0, from: u, group: g, text, ...(b % 3 === 0 ? { idKey: `k${b % 5}` } : {}) };
     case 15: case 16: case 17:
       return { type: 'message.send', kind: 1, from: u, to: v, text, ...(c % 3 === 0 ? { idKey: `k${c % 5}` } : {}) };
+    case 20: case 21:
+      return { type: 'file.put', group: g, name: pick(FILES, b), size: c * 1000, sha256: pick(BLOBS, b + c), uploader: u };
+    case 22:
+      return { type: 'file.rm', group: g, name: pick(FILES, b), ...(a % 3 === 0 ? {} : { version: (c % 4) + 1 }), by: v };
     default:
       return { type: 'message.send', kind: 2, from: u, text, ...(a % 4 === 0 ? { idKey: `b${b % 3}` } : {}) };
   }
@@ -80,7 +87,7 @@ export function playIntents(state: State, intents: readonly Intent[], also?: (op
  * Every field of a State as plain arrays in iteration order (Maps and Sets as entry
  * lists, message lists copied), so toStrictEqual checks contents and orders and the
  * result stays put while the state changes. displayNames has no iteration API: its
- * entries are compared sorted.
+ * entries are compared sorted; blobRefs too (restore rebuilds it in another order).
  */
 export function normalize(s: State): Record<keyof State, unknown> {
   const byKey = (s.displayNames as unknown as { byKey: Map<string, string> }).byKey;
@@ -94,6 +101,9 @@ export function normalize(s: State): Record<keyof State, unknown> {
     broadcasts: [...s.broadcasts],
     idempotency: [...s.idempotency],
     directPeers: [...s.directPeers].map(([k, set]) => [k, [...set]]),
+    files: [...s.files].map(([g, m]) => [g, [...m].map(([k, e]) => [k, { ...e, versions: [...e.versions] }])]),
+    // Derived and rebuilt by restore in its own order: compared as a sorted list.
+    blobRefs: [...s.blobRefs].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
     messageCount: s.messageCount,
     messagesDigest: s.messagesDigest,
   };
