@@ -26,6 +26,12 @@ export interface Limits {
   slowConsumerCap: number;
   /** Requests of one connection in progress at once before its reading pauses. */
   maxInflight: number;
+  /** Largest drive file, bytes (--max-file-size); checked at UPLOAD_BEGIN: CHAT_ERR_TOO_LARGE. */
+  maxFileSize: number;
+  /** Uploads one connection may have open at once (UPLOAD_BEGIN without END/ABORT). */
+  maxUploadsPerConn: number;
+  /** Uploads open at once on the whole server; beyond it UPLOAD_BEGIN is CHAT_ERR_BUSY. */
+  maxUploads: number;
 }
 
 export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
@@ -40,6 +46,9 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   writeHighWater: 8 * 1024 * 1024,
   slowConsumerCap: 64 * 1024 * 1024,
   maxInflight: 4096,
+  maxFileSize: 4 * 1024 ** 3,
+  maxUploadsPerConn: 4,
+  maxUploads: 256,
 });
 
 /** The frame codec counts payload length in a u32 and the HELLO reply advertises it as one. */
@@ -85,6 +94,8 @@ export const LIMIT_FLAGS: readonly LimitFlag[] = [
   { flag: 'max-conns-per-ip', key: 'maxConnsPerIp', unit: 'connections', min: 1, max: 100_000, describe: 'connections per client address' },
   { flag: 'auth-timeout', key: 'authTimeoutMs', unit: 'seconds', min: 1, max: 3600, describe: 'seconds a connection may stay logged out' },
   { flag: 'ping-interval', key: 'pingIntervalMs', unit: 'seconds', min: 1, max: 3600, describe: 'seconds between keepalive pings' },
+  // Up to 1 TiB: chunks stream to disk, so the size is bounded by the disk, not memory.
+  { flag: 'max-file-size', key: 'maxFileSize', unit: 'bytes', min: 1, max: 1024 ** 4, describe: 'largest drive file, bytes' },
   { flag: 'login-attempts', key: 'loginAttempts', unit: 'attempts', min: 1, max: 1_000_000, describe: 'failed logins per account and address per 5 minutes' },
 ];
 

@@ -26,10 +26,12 @@ import { formatHostPort, type HostPort } from '../common/address.js';
 import { encodeError, encodePush } from '../protocol/messages.js';
 import { LoginLimiter, SCRYPT_DEFAULTS } from './auth.js';
 import { Connection, type ConnectionHost } from './connection.js';
+import type { BlobStore } from '../drive/blob-store.js';
 import type { Engine } from './engine.js';
 import { Fanout } from './fanout.js';
 import { createDispatcher, type Dispatcher, type ServerCtx } from './handlers/index.js';
 import type { Limits } from './limits.js';
+import { Uploads } from './uploads.js';
 
 export interface ServerConfig {
   engine: Engine;
@@ -40,6 +42,8 @@ export interface ServerConfig {
   log: Logger;
   tls?: { cert: string | Buffer; key: string | Buffer };
   scrypt?: { N: number; r: number; p: number };
+  /** The drive's blob store, opened and swept after the engine; closed by close(). */
+  blobs: BlobStore;
 }
 
 /** Raised when the listening socket cannot be bound (address in use, no permission). */
@@ -87,6 +91,7 @@ export class ChatServer implements ConnectionHost {
     this.ctx = {
       engine: cfg.engine, limits: cfg.limits, registration: cfg.registration, fanout: this.fanout,
       limiter, log: cfg.log, scrypt: cfg.scrypt ?? SCRYPT_DEFAULTS,
+      blobs: cfg.blobs, uploads: new Uploads(cfg.blobs, cfg.limits),
     };
     this.dispatcher = createDispatcher(this.ctx);
     this.tcpSockets = cfg.tls ? new Set() : undefined;
@@ -209,6 +214,7 @@ export class ChatServer implements ConnectionHost {
 
   closed(conn: Connection): void {
     this.conns.delete(conn);
+    this.ctx.uploads.connectionClosed(conn); // issue 4: a closed connection abandons its uploads
     if (conn.user !== undefined) this.loggedOut(conn, conn.user);
     if (this.log.isLevelEnabled('debug')) conn.log.debug({ reason: conn.closeReason, user: conn.user }, 'closed');
   }
@@ -271,6 +277,8 @@ export class ChatServer implements ConnectionHost {
     // Sockets still in their TLS handshake (every accepted one is closed by now).
     for (const s of this.tcpSockets ?? []) s.destroy();
     await stopped;
+    await this.ctx.uploads.abortAll();
+    await this.ctx.blobs.close();
     await this.ctx.engine.close();
     this.log.info({ seq: this.ctx.engine.seq }, 'stopped; journal closed');
   }

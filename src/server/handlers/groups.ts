@@ -150,7 +150,9 @@ export const groupHandlers: HandlerTable = {
       const g = visible(ctx, actor, p.group);
       mustManage(g, actor, 'delete it');
       const recipients = [...g.members.keys(), ...g.invited];
+      const blobs = [...(ctx.engine.state.files.get(g.name)?.values() ?? [])].flatMap((e) => e.versions.map((v) => v.sha256));
       await ctx.engine.commit({ type: 'group.delete', group: g.name, by: actor });
+      ctx.blobs.collect(blobs); // durable now: its drive's blobs nothing else names can go
       conn.log.info({ group: g.name }, 'group deleted');
       return new Reply({}, () => ctx.fanout.groupEvent(recipients, g.name, 'delete', actor, actor));
     },

@@ -17,6 +17,7 @@ import type { Frame } from '../../protocol/frame.js';
 import { decodeFrame, type Decoded } from '../../protocol/messages.js';
 import type { Connection } from '../connection.js';
 import { accountHandlers } from './account.js';
+import { driveHandlers } from './drive.js';
 import { groupHandlers } from './groups.js';
 import { historyHandlers } from './history.js';
 import { messageHandlers } from './messages.js';
@@ -35,6 +36,7 @@ const TABLE: HandlerTable = {
   ...messageHandlers,
   ...historyHandlers,
   ...statusHandlers,
+  ...driveHandlers,
 };
 
 const SERIAL_CODES = new Set<number>(

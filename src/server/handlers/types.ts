@@ -3,6 +3,7 @@
  * so handler files do not import the table that imports them).
  */
 import type { Logger } from 'pino';
+import type { BlobStore } from '../../drive/blob-store.js';
 import type { Payload } from '../../protocol/codec.js';
 import type { CommandName } from '../../protocol/commands.js';
 import type { LoginLimiter } from '../auth.js';
@@ -10,6 +11,7 @@ import type { Connection } from '../connection.js';
 import type { Engine } from '../engine.js';
 import type { Fanout } from '../fanout.js';
 import type { Limits } from '../limits.js';
+import type { Uploads } from '../uploads.js';
 
 /** What handlers may use: the server's shared parts. */
 export interface ServerCtx {
@@ -21,6 +23,10 @@ export interface ServerCtx {
   readonly log: Logger;
   /** scrypt parameters for new password hashes (tests lower them). */
   readonly scrypt: { N: number; r: number; p: number };
+  /** The drive's blobs (src/drive/blob-store.ts). */
+  readonly blobs: BlobStore;
+  /** Upload sessions of every connection (uploads.ts). */
+  readonly uploads: Uploads;
 }
 
 /** A reply plus work to do right after it is queued (fan-out after the sender's reply). */
