@@ -9,7 +9,7 @@
  *    server sent; requests pending when the connection is lost reject with
  *    CHAT_ERR_NETWORK (or the server's connection-level ERROR, when it sent one).
  *  - Pushes are emitted by command name: 'MESSAGE', 'PRESENCE', 'GROUP_EVENT',
- *    'GOODBYE'. PING_PUSH is answered with PING here, never surfaced.
+ *    'FILE_EVENT', 'GOODBYE'. PING_PUSH is answered with PING here, never surfaced.
  *  - 'close' is emitted once: with a ChatError when the connection was lost, with
  *    nothing after close().
  *  - close() is a clean goodbye (BYE, its reply, then FIN), never a reset.
@@ -32,6 +32,7 @@ export interface ConnectionEvents {
   MESSAGE: [payload: Payload];
   PRESENCE: [payload: Payload];
   GROUP_EVENT: [payload: Payload];
+  FILE_EVENT: [payload: Payload];
   GOODBYE: [payload: Payload];
   close: [err?: ChatError];
 }
@@ -44,7 +45,7 @@ interface Pending {
 
 /** Server frames may be bigger than what the server accepts from us (listings). */
 const INBOUND_MAX_FRAME = 16 * DEFAULT_MAX_FRAME;
-const SURFACED_PUSHES = new Set<string>(['MESSAGE', 'PRESENCE', 'GROUP_EVENT', 'GOODBYE']);
+const SURFACED_PUSHES = new Set<string>(['MESSAGE', 'PRESENCE', 'GROUP_EVENT', 'FILE_EVENT', 'GOODBYE']);
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 

@@ -83,12 +83,20 @@ export function reconnectDelay(attempt: number, random: () => number = Math.rand
   return Math.round(ceiling * (0.5 + random() / 2));
 }
 
+/** Where fetchMissed/subscribe hand messages: Printer here, the interactive client's sink too. */
+export interface MessageSink {
+  /** A message, in seq order; one at or below a seq already handled is to be dropped. */
+  print(m: Payload): void;
+  /** Everything up to `seq` has been handed over. */
+  advanceTo(seq: number): void;
+}
+
 /**
  * Reads with FEED everything addressed to the user stored after `afterSeq` up to the
  * durable head, oldest first, handing each message to `printer`; returns the seq up to
  * which everything has been read (the head the first page reported).
  */
-export async function fetchMissed(conn: ChatConnection, printer: Printer, afterSeq: number): Promise<number> {
+export async function fetchMissed(conn: ChatConnection, printer: MessageSink, afterSeq: number): Promise<number> {
   let after = afterSeq;
   let upToSeq = 0;
   for (;;) {
@@ -108,7 +116,7 @@ export async function fetchMissed(conn: ChatConnection, printer: Printer, afterS
  * connection; a number: from that seq (LISTEN afterSeq), reading with FEED first when
  * the server says it is too much for LISTEN (TOO_LARGE) or when `feedFirst`.
  */
-async function subscribe(conn: ChatConnection, printer: Printer, from: number | undefined, feedFirst: boolean): Promise<void> {
+export async function subscribe(conn: ChatConnection, printer: MessageSink, from: number | undefined, feedFirst: boolean): Promise<void> {
   if (from !== undefined && feedFirst) from = await fetchMissed(conn, printer, from);
   for (;;) {
     try {
@@ -146,7 +154,7 @@ function stopSignal(onForce: () => void): { stopped: Promise<'stop'>; dispose():
 }
 
 /** Prints each message once, in seq order; `lastSeq` is the highest seq handled. */
-export class Printer {
+export class Printer implements MessageSink {
   constructor(private readonly out: Output, private readonly filter: TailFilter, private readonly me: string,
     public lastSeq = 0, private readonly onAdvance: (seq: number) => void = () => undefined) {}
 
