@@ -8,11 +8,14 @@
  * server's start-up error (both come from segments.ts scanJournal). A torn tail at
  * the end of the last segment is a warning, not a failure: the server would cut it.
  *
- * HOOK for other stored things (snapshot files now, drive blobs later): pass `checks`.
- * Each runs after the journal passed, in order, and returns the first problem it
- * finds; the first problem of any check fails the whole verify.
+ * HOOK for other stored things (snapshot files, drive blobs): pass `checks`. Each runs
+ * after the journal passed, in order, and returns the first problem it finds; the
+ * first problem of any check fails the whole verify. `onOp` receives the ops after
+ * `after.seq` in order as they are read (to rebuild the state at head in the same
+ * pass, for checks of what the state references).
  */
 import { ChatError } from '../common/errors.js';
+import type { Op } from '../state/types.js';
 import { idHex } from './format.js';
 import { describeProblem, JournalCorruptError, scanJournal, type AfterPoint, type JournalProblem } from './segments.js';
 
@@ -26,9 +29,10 @@ export interface VerifyContext {
 
 /**
  * A problem found by an extra check: `file` relative to the data dir; `message` is the
- * one line to print (default: the journal wording, "journal damaged: FILE at byte …").
+ * one line to print (default: the journal wording, "journal damaged: FILE at byte …");
+ * `hint` what to do about it, when the caller's default does not fit.
  */
-export type VerifyProblem = JournalProblem & { message?: string };
+export type VerifyProblem = JournalProblem & { message?: string; hint?: string };
 export type VerifyCheck = (ctx: VerifyContext) => Promise<VerifyProblem | undefined> | VerifyProblem | undefined;
 
 export interface VerifyOptions {
@@ -36,6 +40,8 @@ export interface VerifyOptions {
   after?: AfterPoint;
   /** Extra checks (snapshots, blobs): see the HOOK note at the top of the file. */
   checks?: VerifyCheck[];
+  /** Every op with seq > after.seq (all without `after`), in order, as it is read. */
+  onOp?: (op: Op) => void;
 }
 
 export type VerifyResult =
@@ -48,7 +54,7 @@ export async function verifyDataDir(dataDir: string, opts: VerifyOptions = {}): 
   const fail = (problem: VerifyProblem): VerifyResult => ({ ok: false, problem, message: problem.message ?? describeProblem(problem), warnings });
   let scan;
   try {
-    scan = scanJournal(dataDir, { mode: 'verify', after: opts.after });
+    scan = scanJournal(dataDir, { mode: 'verify', after: opts.after, onOp: opts.onOp });
   } catch (err) {
     if (err instanceof JournalCorruptError) return fail(err.problem);
     throw err;

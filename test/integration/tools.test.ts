@@ -71,9 +71,9 @@ describe('chat-server verify on the fixtures', () => {
     const r = await chatServer(['verify', '--data', dir]);
     expect(r.code).toBe(0);
     expect(r.stderr).toBe('');
-    expect(r.stdout).toMatch(new RegExp(`^verified ${dir}: 4 segments, 38 records, head seq 38, journalDigest [0-9a-f]{64}, 0 snapshots checked\\n$`));
+    expect(r.stdout).toMatch(new RegExp(`^verified ${dir}: 4 segments, 38 records, head seq 38, journalDigest [0-9a-f]{64}, 0 snapshots checked, 0 blobs \\(0 bytes\\) checked\\n$`));
     const j = JSON.parse((await chatServer(['verify', '--data', dir, '--json'])).stdout);
-    expect(j).toMatchObject({ ok: true, segments: 4, records: 38, headSeq: 38, journalId: '0123456789abcdef0123456789abcdef', snapshots: 0, warnings: [] });
+    expect(j).toMatchObject({ ok: true, segments: 4, records: 38, headSeq: 38, journalId: '0123456789abcdef0123456789abcdef', snapshots: 0, blobs: 0, blobBytes: 0, warnings: [] });
     expect(r.stdout).toContain(j.journalDigest);
   });
 
@@ -117,7 +117,7 @@ describe('chat-server verify on the fixtures', () => {
     const path = await snapshotOf(dir);
     const ok = await chatServer(['verify', '--data', dir]);
     expect(ok.code, ok.stderr).toBe(0);
-    expect(ok.stdout).toMatch(/, 1 snapshot checked\n$/);
+    expect(ok.stdout).toMatch(/, 1 snapshot checked, 0 blobs \(0 bytes\) checked\n$/);
     expect(pick(await statusJson(['--data', dir]), DIGEST_FIELDS)).toEqual(pick(plain, DIGEST_FIELDS));
 
     const bytes = readFileSync(path);
