@@ -15,6 +15,8 @@ import { formatBytes } from './types.js';
 export interface FileBar {
   /** Bytes done so far (never decreasing). */
   update(done: number): void;
+  /** The file is finished (or failed): its bar freezes, its rate stops counting. */
+  stop(): void;
 }
 
 export interface ProgressBars {
@@ -25,7 +27,9 @@ export interface ProgressBars {
   stop(): void;
 }
 
-const LABEL_WIDTH = 24;
+const LABEL_WIDTH = 20;
+/** What a line holds besides its bar, at most (label, brackets, percentage, bytes, rate, ETA). */
+const TEXT_WIDTH = 71;
 
 /** SPEC §2: bars only on a TTY stderr, never with --json or --quiet. */
 export function progressWanted(opts: { json: boolean; quiet: boolean }, stderr: { isTTY?: boolean } = process.stderr): boolean {
@@ -67,8 +71,10 @@ function label(name: string): string {
 /** Starts bars on `stream` (see progressWanted for when). */
 export async function startProgress(stream: NodeJS.WriteStream = process.stderr): Promise<ProgressBars> {
   const { default: cliProgress } = await import('cli-progress');
+  // The whole line must fit the terminal, or cli-progress cuts its end off.
+  const barsize = Math.max(8, Math.min(30, (stream.columns || 80) - TEXT_WIDTH));
   const multi: MultiBar = new cliProgress.MultiBar({
-    stream, format: barLine, barsize: 30, fps: 8, clearOnComplete: false, hideCursor: false,
+    stream, format: barLine, barsize, fps: 8, clearOnComplete: false, hideCursor: false,
     autopadding: false, etaBuffer: 20,
   });
   let stopped = false;
@@ -76,12 +82,21 @@ export async function startProgress(stream: NodeJS.WriteStream = process.stderr)
     add(name: string, total: number): FileBar {
       // A zero-byte file is done as soon as it starts: show it full, not empty.
       const bar: GenericBar = multi.create(Math.max(total, 1), 0, { label: label(name) });
-      return { update: (done) => bar.update(total === 0 ? 1 : Math.min(done, total)) };
+      return {
+        update: (done) => bar.update(total === 0 ? 1 : Math.min(done, total)),
+        stop: () => bar.stop(),
+      };
     },
-    log: (line) => multi.log(`${line}\n`),
+    log(line) {
+      // cli-progress prints logged lines only at its next redraw, and stop() drops
+      // them: before the first bar and after stop() they are written directly.
+      if (!multi.isActive) stream.write(`${line}\n`);
+      else multi.log(`${line}\n`);
+    },
     stop() {
       if (stopped) return;
       stopped = true;
+      if (multi.isActive) multi.update(); // flush logged lines above the final bars
       multi.stop();
     },
   };

@@ -22,14 +22,13 @@ import { checkFileName, checkName, splitFileVersion } from '../../../common/name
 import type { Payload } from '../../../protocol/codec.js';
 import type { ChatConnection } from '../../connection.js';
 import { expandPatterns, planUploads, type UploadItem } from '../../drive/patterns.js';
-import { progressWanted, startProgress, type ProgressBars } from '../../drive/progress.js';
+import { progressWanted, startProgress, type FileBar, type ProgressBars } from '../../drive/progress.js';
 import { fileInfo, fileJson, formatBytes, shortHash, type FileInfo } from '../../drive/types.js';
 import { uploadFile } from '../../drive/upload.js';
 import { columns, printable, stampTime } from '../../format.js';
 import { errorLine } from '../report.js';
 import { ask, withHint, type Hints } from '../hints.js';
 import { resolveSettings, single, usageError, type CommonArgs } from '../options.js';
-import type { Output } from '../output.js';
 import { withSession } from '../session.js';
 
 export interface DriveArgs extends CommonArgs { group?: string | string[] }
@@ -77,20 +76,30 @@ export async function upload(argv: UploadArgs): Promise<void> {
     const warn = (line: string): void => { if (bars) bars.log(line); else process.stderr.write(`${line}\n`); };
     for (const dir of skipped) if (!settings.quiet) warn(`chat: skipping directory "${dir}"`);
 
-    const failures: unknown[] = [];
+    const failures: Array<{ i: number; err: unknown }> = [];
     let fatal: unknown;
+    // Results are printed in the order of the arguments, whichever upload ends first.
+    const done: Array<FileInfo | null | undefined> = [];
+    let printed = 0;
+    const flush = (): void => {
+      for (; printed < done.length && done[printed] !== undefined; printed++) {
+        const f = done[printed];
+        if (f) { out.object(fileJson(f, group)); say(uploadedLine(f)); }
+      }
+    };
     try {
-      await runPool(items, UPLOAD_PARALLEL, async (item) => {
+      await runPool(items, UPLOAD_PARALLEL, async (item, i) => {
         if (fatal !== undefined) return;
         try {
-          const f = await uploadOne(conn, group, item, bars);
-          out.object(fileJson(f, group));
-          say(uploadedLine(f));
+          done[i] = await uploadOne(conn, group, item, bars);
         } catch (err) {
+          done[i] = null;
           const e = withHint(err, hints);
           if (conn.isClosed) { fatal ??= e; return; }
-          failures.push(e);
+          failures.push({ i, err: e });
           if (items.length > 1) warn(errorLine(e).replace(/^chat: /, `chat: "${item.path}": `));
+        } finally {
+          flush();
         }
       });
     } finally {
@@ -98,32 +107,39 @@ export async function upload(argv: UploadArgs): Promise<void> {
       out.lines(held);
     }
     if (fatal !== undefined) throw fatal;
-    finish(failures, items.length, out);
+    finish(failures.sort((a, b) => a.i - b.i).map((f) => f.err), items.length);
   });
 }
 
-/** Throws what the run's exit code should come from, if anything failed. */
-function finish(failures: unknown[], total: number, out: Output): void {
+/** Throws what the run's exit code comes from (the first failure in argument order), if any. */
+function finish(failures: unknown[], total: number): void {
   if (failures.length === 0) return;
   const first = failures[0];
   if (total === 1 || !isChatError(first)) throw first; // one file: its own error is the one line
-  out.note(`${total - failures.length} of ${total} files uploaded`);
-  throw new ChatError(first.code, `${failures.length} of ${total} files were not uploaded (see above)`, { cause: first });
+  const n = failures.length;
+  throw new ChatError(first.code, `${n} of ${total} files ${n === 1 ? 'was' : 'were'} not uploaded (see above)`, { cause: first });
 }
 
 async function uploadOne(conn: ChatConnection, group: string, item: UploadItem, bars: ProgressBars | undefined): Promise<FileInfo> {
-  let bar: ReturnType<ProgressBars['add']> | undefined;
-  return uploadFile(conn, {
-    group, name: item.name, path: item.path,
-    onProgress: bars ? (sent, size) => { (bar ??= bars.add(item.name, size)).update(sent); } : undefined,
-  });
+  let bar: FileBar | undefined;
+  try {
+    return await uploadFile(conn, {
+      group, name: item.name, path: item.path,
+      onProgress: bars ? (sent, size) => { (bar ??= bars.add(item.name, size)).update(sent); } : undefined,
+    });
+  } finally {
+    bar?.stop();
+  }
 }
 
 /** Runs `work` over `items` with at most `limit` at once; `work` must not throw. */
-async function runPool<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+async function runPool<T>(items: readonly T[], limit: number, work: (item: T, index: number) => Promise<void>): Promise<void> {
   let next = 0;
   const lane = async (): Promise<void> => {
-    while (next < items.length) await work(items[next++]);
+    while (next < items.length) {
+      const i = next++;
+      await work(items[i], i);
+    }
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
 }
