@@ -222,6 +222,11 @@ export class BlobStore {
     return n;
   }
 
+  /** Resolves once a deletion of `sha256` that collect() started is done (at once if none is). */
+  whenDeleted(sha256: string): Promise<void> {
+    return this.deleting.get(sha256) ?? Promise.resolve();
+  }
+
   /**
    * Up to `length` bytes of blob `sha256` from `offset`, exactly min(length, size -
    * offset) when the caller passes the recorded `size`: fewer means the blob is damaged

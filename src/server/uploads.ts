@@ -21,8 +21,11 @@ import type { Limits } from './limits.js';
 export interface UploadSession {
   readonly id: number;
   readonly group: string;
-  /** createdTs of the group at BEGIN: a group deleted and created again is another group. */
-  readonly groupCreatedTs: number;
+  /**
+   * The group's file map at BEGIN (State.files.get(group)): apply() makes a new one
+   * at each group.create, so a group deleted and created again is another group.
+   */
+  readonly drive: ReadonlyMap<string, unknown>;
   readonly name: string;
   readonly size: number;
   /** Set once the temp file is open (UPLOAD_BEGIN awaits it before replying). */
@@ -56,7 +59,7 @@ export class Uploads {
   }
 
   /** Takes a slot (see checkCapacity) and registers a session without a temp file yet. */
-  open(conn: Connection, meta: { group: string; groupCreatedTs: number; name: string; size: number }): UploadSession {
+  open(conn: Connection, meta: { group: string; drive: ReadonlyMap<string, unknown>; name: string; size: number }): UploadSession {
     this.checkCapacity(conn);
     const id = this.nextId;
     this.nextId = this.nextId >= 0xffffffff ? 1 : this.nextId + 1;

@@ -99,7 +99,7 @@ export const driveHandlers: HandlerTable = {
         throw new ChatError('CHAT_ERR_TOO_LARGE',
           `"${shown(name)}" is ${size} bytes but the server has only ${available} bytes free for uploads; try later or a smaller file`);
       }
-      const s = ctx.uploads.open(conn, { group: g.name, groupCreatedTs: g.createdTs, name, size });
+      const s = ctx.uploads.open(conn, { group: g.name, drive: ctx.engine.state.files.get(g.name)!, name, size });
       try {
         const temp = await ctx.blobs.createTemp(size);
         if (s.phase === 'closed') {
@@ -168,16 +168,19 @@ export const driveHandlers: HandlerTable = {
       let recipients: string[];
       try {
         const g = memberGroup(ctx, user, s.group);
-        if (g.createdTs !== s.groupCreatedTs) throw new ChatError('CHAT_ERR_NOT_FOUND', `group "${s.group}" was deleted during the upload`);
+        if (ctx.engine.state.files.get(g.name) !== s.drive) throw new ChatError('CHAT_ERR_NOT_FOUND', `group "${s.group}" was deleted during the upload`);
         const entry = entryOf(ctx, g.name, s.name);
         if (entry && !mayReplace(g, entry, user)) throw drivePermission(g.name, s.name, 'replace');
         done = ctx.engine.commit({ type: 'file.put', group: g.name, name: s.name, size: s.size, sha256, uploader: user });
         const e = ctx.engine.state.files.get(g.name)!.get(s.name)!;
         file = fileView(e.name, e.versions[e.versions.length - 1]!);
         recipients = [...g.members.keys()];
-      } finally {
-        pin.release(); // after the commit the state references the blob; on failure it may go
+      } catch (err) {
+        pin.release(); // nothing names the blob: it goes, before the client hears of the failure
+        await ctx.blobs.whenDeleted(sha256);
+        throw err;
       }
+      pin.release(); // the state references the blob now
       await done;
       conn.log.info({ group: s.group, file: s.name, version: file.version, size: s.size }, 'file stored');
       return new Reply({ file }, () => fileEvent(ctx, recipients, s.group, 'upload', [file], user));
