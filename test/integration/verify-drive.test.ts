@@ -4,7 +4,8 @@
  * removed, cut short, or with one byte flipped (each in a copy of the dir): exit 8
  * naming the blob, the file version that holds it and what to do. Also through a
  * snapshot (the state at head comes from it plus the records after), and a record that
- * does not apply to the state before it.
+ * does not apply to the state before it. Finally a real server writes a snapshot
+ * holding the files and a restart from it lists the same files with the same digests.
  */
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -14,8 +15,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { blobPath } from '../../src/drive/blob-store.js';
 import { readJournalDir } from '../../src/journal/reader.js';
 import { writeJournalFiles } from '../../src/journal/segments.js';
-import { writeSnapshot } from '../../src/journal/snapshot-file.js';
+import { listSnapshots, readSnapshotFile, writeSnapshot } from '../../src/journal/snapshot-file.js';
 import { apply } from '../../src/state/apply.js';
+import { listFiles } from '../../src/state/queries.js';
 import { captureSnapshot } from '../../src/state/snapshot.js';
 import { createState, type Op } from '../../src/state/types.js';
 import { chat, ROOT, startServer, tempDir, type ChatOptions, type ServerProcess } from './harness.js';
@@ -159,3 +161,42 @@ describe('chat-server verify checks the drive blobs', () => {
       + `op 2 (file.put) cannot be applied: no group "nope" (restore ${dir} from a backup, or from a replica, before starting the server on it; see docs/OPERATIONS.md)\n`);
   });
 });
+
+describe('a server snapshot holds the drive', () => {
+  it('written by the server, restored at restart: same files, same digests, verify passes', async () => {
+    const dir = copy();
+    const srv = await startServer({ dataDir: dir, args: ['--snapshot-records', '1'] });
+    const as: ChatOptions = { server: srv.address, configDir: join(dataDir, 'cfg-ann'), user: 'ann', password: 'pw-ann-1' };
+    const src = join(tempDir('chat-upload-src-'), 'late.bin');
+    writeFileSync(src, randomBytes(5000));
+    let r = await chat(as, ['upload', '-g', 'dev', src]);
+    expect(r.code, r.stderr).toBe(0);
+    // The snapshot of the upload's seq is written in the background after it is durable.
+    const status = JSON.parse((await chatServer(['status', '--server', srv.address, '--json'])).stdout);
+    for (let i = 0; i < 200 && !(await listSnapshots(dir)).some((x) => x.seq === status.headSeq); i++) await new Promise((res) => setTimeout(res, 50));
+    const snaps = await listSnapshots(dir);
+    expect(snaps.at(-1)?.seq).toBe(status.headSeq);
+    const listing = (await chat(as, ['files', '-g', 'dev', '--versions', '--json'])).stdout;
+    expect(await srv.stop()).toBe(0);
+
+    const snap = await readSnapshotFile(snaps.at(-1)!.path);
+    expect(snap.stateDigest).toBe(status.stateDigest);
+    expect(listFiles(snap.state, 'dev', true).map((f) => `${f.name}@${f.version}`))
+      .toEqual(['empty@1', 'late.bin@1', 'notes.txt@1', 'report.pdf@1', 'report.pdf@2']);
+
+    const again = await startServer({ dataDir: dir });
+    try {
+      const after = JSON.parse((await chatServer(['status', '--server', again.address, '--json'])).stdout);
+      expect(pick(after)).toEqual(pick(status));
+      r = await chat({ ...as, server: again.address }, ['files', '-g', 'dev', '--versions', '--json']);
+      expect(r.stdout).toBe(listing);
+    } finally {
+      expect(await again.stop()).toBe(0);
+    }
+    const v = await chatServer(['verify', '--data', dir]);
+    expect(v.code, v.stderr).toBe(0);
+    expect(v.stdout).toMatch(/snapshots? checked, 4 blobs/);
+  });
+});
+
+const pick = (o: Record<string, unknown>) => ({ headSeq: o.headSeq, journalDigest: o.journalDigest, stateDigest: o.stateDigest });
