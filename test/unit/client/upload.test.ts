@@ -238,6 +238,17 @@ describe('uploadFile', () => {
     expect(requests()).not.toContain('UPLOAD_END');
   });
 
+  it('a sha256 the server disagrees with is an integrity error (8), passed on as is', async () => {
+    const path = join(dir, 'garbled');
+    writeFileSync(path, Buffer.alloc(3000, 5));
+    const real = server.handlers.UPLOAD_END!;
+    server.handlers.UPLOAD_END = (c, p) => real(c, { ...p, sha256: '0'.repeat(64) });
+    const err = await uploadFile(conn, { group: 'ops', name: 'g', path }).catch((e: unknown) => e);
+    expect((err as ChatError).code).toBe('CHAT_ERR_INTEGRITY');
+    expect(exitCodeFor(err)).toBe(8);
+    expect(requests()).toEqual(['UPLOAD_BEGIN', 'UPLOAD_CHUNK', 'UPLOAD_CHUNK', 'UPLOAD_CHUNK', 'UPLOAD_END', 'UPLOAD_ABORT']);
+  });
+
   it('an aborted signal stops the upload and sends UPLOAD_ABORT', async () => {
     const path = join(dir, 'cancel');
     writeFileSync(path, Buffer.alloc(50_000, 4));
