@@ -161,6 +161,22 @@ describe('removal, GC and events', () => {
     await alice.close();
   });
 
+  it('a restart from a snapshot keeps every referenced blob (the sweep counts the snapshot\'s file versions)', async () => {
+    const { ts, alice } = await setup({ storage: { snapshotRecords: 3 } });
+    const files = [bytes(1000, 1), bytes(2000, 2), bytes(3000, 3), bytes(4000, 4)];
+    for (const [i, f] of files.entries()) await upload(alice, 'ops', `f${i}`, f);
+    await alice.request('FILE_RM', { group: 'ops', name: 'f0', version: 0 });
+    await ts.srv.engine.whenSnapshotsIdle();
+    await alice.close();
+    await ts.stop();
+    const again = await start({ dataDir: ts.dataDir, storage: { snapshotRecords: 3 } });
+    expect(again.srv.engine.snapshotSeq).toBeGreaterThan(0);
+    expect(blobFiles(again.dataDir)).toEqual(files.slice(1).map(sha).sort());
+    const alice2 = await userConn(again, 'alice', { register: false });
+    for (let i = 1; i < files.length; i++) expect(sha(await download(alice2, 'ops', `f${i}`, 1))).toBe(sha(files[i]!));
+    await alice2.close();
+  });
+
   it('start-up removes temp files and blobs no file version names, logged after "listening"', async () => {
     const { ts, alice } = await setup();
     const data = bytes(3000, 8);
