@@ -12,7 +12,8 @@
  *     (or drops it when the blob already exists: identical content is stored once) and
  *     fsyncs the blob's directory. Only after it resolves may a 'file.put' naming the
  *     blob be committed to the journal (a crash before the commit leaves an orphan,
- *     removed by sweep() at the next start);
+ *     removed by sweep() at the next start). Placements of the same content run one
+ *     after another, so "already exists" always means "already durable";
  *   - the sha256 placed stays pinned until the returned Pin is released (after the
  *     'file.put' commit, or on failure): collect() never deletes a pinned blob, and a
  *     place() of a blob being deleted waits for that deletion, so an upload that found
@@ -88,6 +89,8 @@ export class BlobStore {
   private readonly pins = new Map<string, number>();
   /** sha256 → its unlink in progress. */
   private readonly deleting = new Map<string, Promise<void>>();
+  /** sha256 → the last placement of that content, which the next one waits for. */
+  private readonly placing = new Map<string, Promise<void>>();
   /** Work close() waits for (unlinks, temp removals). */
   private readonly pending = new Set<Promise<unknown>>();
   /** sha256 → descriptor, in order of last use (oldest first). */
@@ -160,10 +163,18 @@ export class BlobStore {
         : `upload corrupted: the bytes received have sha256 ${got.sha256}, not the declared ${sha256}; nothing was stored (upload again)`);
     }
     const pin = this.pin(sha256);
+    // Placements of one content go one at a time: a second one that found the blob
+    // "already there" while the first had renamed it but not yet synced its directory
+    // would let its file.put be journalled before the blob is durable.
+    const before = this.placing.get(sha256);
+    let placed!: () => void;
+    const mine = new Promise<void>((resolve) => { placed = resolve; });
+    this.placing.set(sha256, mine);
     try {
       await temp.sync();
       const dir = sha256.slice(0, 2);
       await this.ensureDir(dir);
+      await before;
       // A removal of the same content may be unlinking it right now: let it finish,
       // then look (else the rename could land before the unlink and be lost).
       await this.deleting.get(sha256);
@@ -180,6 +191,9 @@ export class BlobStore {
       await temp.abort().catch(() => undefined);
       pin.release();
       throw err;
+    } finally {
+      placed();
+      if (this.placing.get(sha256) === mine) this.placing.delete(sha256);
     }
   }
 

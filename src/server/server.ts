@@ -91,7 +91,7 @@ export class ChatServer implements ConnectionHost {
     this.ctx = {
       engine: cfg.engine, limits: cfg.limits, registration: cfg.registration, fanout: this.fanout,
       limiter, log: cfg.log, scrypt: cfg.scrypt ?? SCRYPT_DEFAULTS,
-      blobs: cfg.blobs, uploads: new Uploads(cfg.blobs, cfg.limits),
+      blobs: cfg.blobs, uploads: new Uploads(cfg.limits),
     };
     this.dispatcher = createDispatcher(this.ctx);
     this.tcpSockets = cfg.tls ? new Set() : undefined;

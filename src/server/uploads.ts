@@ -13,7 +13,6 @@
  *     against the free disk space, so two uploads cannot both count the same bytes.
  */
 import { ChatError } from '../common/errors.js';
-import type { BlobStore } from '../drive/blob-store.js';
 import type { TempBlob } from '../drive/temp-blob.js';
 import type { Connection } from './connection.js';
 import type { Limits } from './limits.js';
@@ -39,7 +38,7 @@ export class Uploads {
   private count = 0;
   private nextId = 1;
 
-  constructor(private readonly blobs: BlobStore, private readonly limits: Limits) {}
+  constructor(private readonly limits: Limits) {}
 
   /** Uploads open on the server now. */
   get openCount(): number {
@@ -119,10 +118,5 @@ export class Uploads {
       for (const s of [...mine.values()]) if (s.phase === 'open') work.push(this.abort(conn, s));
     }
     await Promise.allSettled(work);
-  }
-
-  /** The store the temp files belong to. */
-  get store(): BlobStore {
-    return this.blobs;
   }
 }
