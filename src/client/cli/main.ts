@@ -3,14 +3,17 @@
  *  - every failure ends in reportError(): one `chat: ...` line on stderr and the
  *    SPEC §2 exit code; yargs' own failures (unknown flag, missing argument) become
  *    `chat: <what> (see: chat <cmd> --help)` and exit 2;
- *  - `chat` with no subcommand prints the help on stderr and exits 2 (the interactive
- *    mode of SPEC §5 arrives with its own issue);
+ *  - `chat` with no subcommand (only options) is the interactive client of SPEC §5
+ *    (src/client/interactive) when stdin and stdout are both terminals, or when
+ *    `--interactive` is among the options (scripts, tests); otherwise it prints the
+ *    help on stderr and exits 2, as before. `--help` and `--version` stay with yargs;
  *  - nothing heavy is loaded before it is needed: `chat send` takes fast.ts and never
  *    loads yargs; other subcommands load yargs, their command modules (cheap) and
  *    then only their own handler.
  */
 import fs from 'node:fs';
 import { ChatError, EXIT } from '../../common/errors.js';
+import { wantsInteractive } from '../interactive/args.js';
 import { fastSendArgs } from './fast.js';
 import { reportError } from './report.js';
 
@@ -65,7 +68,7 @@ async function runYargs(args: string[]): Promise<number> {
   ]);
   const parser = yargs(args)
     .scriptName('chat')
-    .usage('$0 <command> [options]\n\nTeam chat for shells, scripts and cron. Exit codes: 0 ok, 2 usage, 3 auth, 4 not found, 5 permission, 6 conflict, 7 network, 9 timeout.')
+    .usage('$0 <command> [options]\n$0 [--interactive] [-g GROUP] [options]\n\nTeam chat for shells, scripts and cron. With no command on a terminal (or with --interactive), chat is an interactive client: type to talk, /help for its commands. Exit codes: 0 ok, 2 usage, 3 auth, 4 not found, 5 permission, 6 conflict, 7 network, 9 timeout.')
     .command(COMMANDS)
     .strict()
     .parserConfiguration({ 'parse-positional-numbers': false })
@@ -97,6 +100,13 @@ export async function run(args: string[]): Promise<number> {
     if (fast) {
       await (await import('./handlers/send.js')).send(fast);
       return EXIT.OK;
+    }
+    const inter = wantsInteractive(args);
+    if (inter && (inter.forced || (process.stdin.isTTY && process.stdout.isTTY))) {
+      const [{ parseInteractiveArgs }, { runInteractive }] = await Promise.all([
+        import('../interactive/args.js'), import('../interactive/app.js'),
+      ]);
+      return await runInteractive(parseInteractiveArgs(args));
     }
     return await runYargs(args);
   } catch (err) {

@@ -1,0 +1,417 @@
+/**
+ * Interactive `chat` (SPEC §5): log in, then a prompt `user@group>` where plain text
+ * goes to the current group and slash commands (commands.ts) do the rest, while
+ * messages, joins and leaves, presence, file events and server notices are printed
+ * above the prompt.
+ *
+ * Contract:
+ *  - the current group is the one named with -g (joined if need be), else the last
+ *    one joined or switched to; at start with no -g, the user's only group if they
+ *    have exactly one; with none, the prompt is `user>` and plain text says how to
+ *    pick one;
+ *  - a command's failure is one line above the prompt (the CLI's wording, with
+ *    /commands instead of `chat` ones); the session goes on;
+ *  - Ctrl-C or Ctrl-D on an empty line, /quit, end of input, SIGTERM or SIGHUP: BYE
+ *    to the server (others see the user leave), terminal restored, resolve 0;
+ *  - a failure the link cannot recover from (session revoked while away) restores
+ *    the terminal and rejects with its ChatError (the CLI's exit code).
+ */
+import { ChatError, isChatError } from '../../common/errors.js';
+import { checkName } from '../../common/names.js';
+import type { Payload } from '../../protocol/codec.js';
+import { MESSAGE_KIND } from '../../protocol/commands.js';
+import { resolveSettings, type Settings } from '../cli/options.js';
+import { storeFor } from '../cli/session.js';
+import { columns, formatGroups, formatUsers, printable, stampTime } from '../format.js';
+import type { InteractiveArgs } from './args.js';
+import { helpLines, parseLine, type Command } from './commands.js';
+import { complete } from './complete.js';
+import {
+  colourWanted, errorLines, fileEventText, groupEventText, infoLines, messageLines, noticeLines, paint, presenceText, type Look,
+} from './display.js';
+import { type Line } from './editor.js';
+import { Link, type LinkHandlers } from './link.js';
+import { PlainScreen, TtyScreen, type Screen } from './terminal.js';
+import { readHistory } from '../cli/handlers/history.js';
+import { listPaths, runGet, runUpload } from './drive.js';
+import { formatBytes } from '../drive/types.js';
+
+export interface Io {
+  stdin: NodeJS.ReadStream;
+  stdout: NodeJS.WriteStream;
+  env: NodeJS.ProcessEnv;
+}
+
+/** Server wording that names a one-shot command, in the words of this prompt. */
+export function promptWords(message: string): string {
+  return message
+    .replace(/\bchat join (\S+?)\)/g, '/join $1)')
+    .replace(/\bchat join (\S+)/g, '/join $1')
+    .replace(/\(see: chat groups( --members)?\)/g, '(see: /groups)')
+    .replace(/\(see: chat users --all\)/g, '(see: /who)')
+    .replace(/\(see: chat groups, chat users --all\)/g, '(see: /groups, /who)');
+}
+
+function messageOf(err: unknown): string {
+  if (isChatError(err)) return promptWords(err.message);
+  return `internal error (a bug): ${err instanceof Error ? err.message : String(err)}`;
+}
+
+/** Longest wait, when leaving, for the commands typed before and for the answers to sends. */
+const LEAVE_WAIT_MS = 3000;
+
+const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+
+class App implements LinkHandlers {
+  link!: Link;
+  current: string | undefined;
+  /** Groups the user can see, with whether they belong to each. */
+  groups = new Map<string, boolean>();
+  users = new Set<string>();
+  files: string[] = [];
+  private leaving = false;
+  /** Aborted on leaving: transfers in progress stop (a /get keeps its part file for later). */
+  readonly stop = new AbortController();
+  private queue: Promise<void> = Promise.resolve();
+  private finish!: (result: { code: number } | { error: unknown }) => void;
+  readonly done = new Promise<{ code: number } | { error: unknown }>((r) => { this.finish = r; });
+
+  constructor(readonly screen: Screen, readonly settings: Settings, readonly colour: boolean, readonly quiet: boolean) {}
+
+  get me(): string {
+    return this.link.user;
+  }
+
+  look(): Look {
+    return { width: this.screen.columns, colour: this.colour, me: this.link?.user ?? '' };
+  }
+
+  print(lines: string[]): void {
+    this.screen.print(lines);
+  }
+
+  note(text: string): void {
+    this.print(noticeLines(text, this.look()));
+  }
+
+  fail(err: unknown): void {
+    this.print(errorLines(messageOf(err), this.look()));
+  }
+
+  promptText(): string {
+    const look = this.look();
+    const user = paint(look, this.me, '1');
+    return this.current ? `${user}@${paint(look, this.current, '36')}> ` : `${user}> `;
+  }
+
+  setCurrent(group: string | undefined): void {
+    this.current = group;
+    this.files = [];
+    this.screen.setPrompt(this.promptText());
+  }
+
+  joined(): string[] {
+    return [...this.groups].filter(([, j]) => j).map(([g]) => g).sort();
+  }
+
+  async refreshGroups(members = false): Promise<Payload[]> {
+    const { groups } = await this.link.request('GROUPS', { members });
+    const list = [...(groups as Payload[])].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    this.groups = new Map(list.map((g) => [g.name as string, Boolean(g.joined)]));
+    return list;
+  }
+
+  async refreshUsers(): Promise<void> {
+    const { users } = await this.link.request('USERS', { all: true });
+    for (const u of users as Payload[]) this.users.add(u.name);
+  }
+
+  // ---- link events -------------------------------------------------------------
+
+  message(m: Payload): void {
+    this.users.add(m.from);
+    this.print(messageLines(m, this.look()));
+  }
+
+  presence(p: Payload): void {
+    this.users.add(p.user);
+    if (!this.quiet) this.note(presenceText(p));
+  }
+
+  groupEvent(e: Payload): void {
+    const mine = e.user === this.me;
+    if (!mine) this.users.add(e.user);
+    if (mine && e.event === 'join') this.groups.set(e.group, true);
+    if ((mine && (e.event === 'leave' || e.event === 'kick')) || e.event === 'delete') {
+      if (e.event === 'delete') this.groups.delete(e.group);
+      else this.groups.set(e.group, false);
+      if (this.current === e.group) {
+        this.setCurrent(undefined);
+        this.note(`${groupEventText(e, this.me)}: you are not talking in a group now (/switch GROUP)`);
+        return;
+      }
+    }
+    if (!this.quiet || mine) this.note(groupEventText(e, this.me));
+  }
+
+  fileEvent(e: Payload): void {
+    if (e.group === this.current && e.event === 'upload' && !this.files.includes(e.file.name)) this.files.push(e.file.name);
+    this.note(fileEventText(e, this.me));
+  }
+
+  goodbye(reason: string): void {
+    this.note(`the server says: ${reason}`);
+  }
+
+  lost(why: string, delayMs: number): void {
+    this.note(`${why}; reconnecting in ${seconds(delayMs)} (keep typing: messages go out once reconnected)`);
+  }
+
+  retrying(why: string, delayMs: number): void {
+    this.note(`${why}; trying again in ${seconds(delayMs)}`);
+  }
+
+  reconnected(missed: number): void {
+    this.note(`reconnected to ${this.settings.server}${missed > 0
+      ? `; the ${missed} message${missed === 1 ? '' : 's'} stored while you were away ${missed === 1 ? 'is' : 'are'} above`
+      : '; nothing was missed'}`);
+    this.refreshGroups().then(() => {
+      if (this.current && !this.groups.get(this.current)) this.setCurrent(undefined);
+    }, () => undefined);
+  }
+
+  notice(text: string): void {
+    this.note(text);
+  }
+
+  fatal(err: unknown): void {
+    this.finish({ error: err });
+  }
+
+  // ---- input ---------------------------------------------------------------------
+
+  /**
+   * Runs what was typed. Lines run one after another, so "/join dev" then "hi" sends
+   * "hi" to #dev, and each command's output follows the echo of its line; sends and
+   * transfers only start in this queue (they finish in the background).
+   */
+  onLine(text: string): void {
+    const cmd = parseLine(text);
+    if (cmd.kind === 'none') return;
+    if (cmd.kind === 'quit') {
+      this.leave();
+      return;
+    }
+    if (this.leaving) return;
+    this.queue = this.queue.then(() => {
+      if (cmd.kind !== 'say') this.print([paint(this.look(), `${this.promptText()}${text}`, '2')]);
+      return this.run(cmd, text);
+    }).catch((err: unknown) => this.fail(err));
+  }
+
+  complete(line: Line) {
+    return complete(line, {
+      groups: [...this.groups.keys()], joined: this.joined(), users: [...this.users],
+      files: this.files, paths: listPaths,
+    });
+  }
+
+  /**
+   * Leaves: what was typed before runs first and the sends it made get their answer
+   * (each bounded by LEAVE_WAIT_MS, and not at all while disconnected), then BYE.
+   */
+  leave(): void {
+    if (this.leaving) return;
+    this.leaving = true;
+    this.stop.abort(new ChatError('CHAT_ERR_NETWORK', 'stopped: leaving'));
+    const wait = <T>(p: Promise<T>) => Promise.race([p, new Promise<void>((r) => setTimeout(r, LEAVE_WAIT_MS).unref())]);
+    void wait(this.queue)
+      .then(() => this.link.drain(LEAVE_WAIT_MS))
+      .then(() => {
+        const waiting = this.link.waiting;
+        if (waiting > 0) this.note(`${waiting} message${waiting === 1 ? ' was' : 's were'} not sent (not connected)`);
+        return this.link.close();
+      })
+      .finally(() => this.finish({ code: 0 }));
+  }
+
+  /** A message to the server; it appears above when the server delivers it back. */
+  private send(payload: Payload): void {
+    if (!this.link.connected) this.note('not connected: this message goes out once reconnected');
+    this.link.send(payload).catch((err: unknown) => { if (!this.leaving) this.fail(err); });
+  }
+
+  private needGroup(what: string): string {
+    if (this.current) return this.current;
+    const mine = this.joined();
+    throw new ChatError('CHAT_ERR_USAGE', `${what}: you are not talking in a group; ${mine.length > 0
+      ? `/switch to one of ${mine.map((g) => `#${g}`).join(', ')}` : '/join one first (/groups lists them)'}`);
+  }
+
+  private async run(cmd: Command, typed: string): Promise<void> {
+    const look = this.look();
+    switch (cmd.kind) {
+      case 'say': {
+        if (!this.current) {
+          this.screen.setLine(typed); // keep it: nothing was sent
+          this.needGroup('not sent');
+        }
+        this.send({ kind: MESSAGE_KIND.GROUP, target: this.current!, text: cmd.text });
+        return;
+      }
+      case 'msg':
+        this.send({ kind: MESSAGE_KIND.DIRECT, target: cmd.user, text: cmd.text });
+        return;
+      case 'all':
+        this.send({ kind: MESSAGE_KIND.ALL, target: '', text: cmd.text });
+        return;
+      case 'join': {
+        if (this.groups.get(cmd.group)) {
+          this.setCurrent(cmd.group);
+          this.note(`you are in #${cmd.group} already; now talking in it`);
+          return;
+        }
+        const { group } = await this.link.request('GROUP_JOIN', { group: cmd.group });
+        this.groups.set(cmd.group, true);
+        this.setCurrent(cmd.group);
+        this.note(`now talking in #${cmd.group} (${group.memberCount} member${group.memberCount === 1 ? '' : 's'})`);
+        return;
+      }
+      case 'leave': {
+        const group = cmd.group ?? this.needGroup('/leave needs a GROUP');
+        await this.link.request('GROUP_LEAVE', { group });
+        this.groups.set(group, false);
+        if (this.current === group) this.setCurrent(undefined);
+        this.note(`left #${group}${this.current ? '' : this.joined().length > 0 ? ` (/switch to ${this.joined().map((g) => `#${g}`).join(', ')})` : ''}`);
+        return;
+      }
+      case 'switch': {
+        if (!this.groups.get(cmd.group)) await this.refreshGroups();
+        if (!this.groups.has(cmd.group)) throw new ChatError('CHAT_ERR_NOT_FOUND', `group "${cmd.group}" not found (see: /groups)`);
+        if (!this.groups.get(cmd.group)) throw new ChatError('CHAT_ERR_PERMISSION', `you are not a member of #${cmd.group} (/join ${cmd.group})`);
+        this.setCurrent(cmd.group);
+        this.note(`now talking in #${cmd.group}`);
+        return;
+      }
+      case 'groups': {
+        const list = await this.refreshGroups();
+        if (list.length === 0) {
+          this.note('no groups yet (create one: chat group create NAME)');
+          return;
+        }
+        const lines = formatGroups(list).map((l, i) => (list[i].name === this.current ? `${l}  (current)` : l));
+        this.print(infoLines(lines, look));
+        return;
+      }
+      case 'who': {
+        if (this.current) {
+          const list = await this.refreshGroups(true);
+          const g = list.find((x) => x.name === this.current);
+          const members = (g?.members ?? []) as Payload[];
+          for (const m of members) this.users.add(m.name);
+          this.print(infoLines([`#${this.current}, ${members.length} member${members.length === 1 ? '' : 's'}:`,
+            ...columns(members.map((m) => [`  ${m.name}`, m.role, m.online ? 'online' : 'offline']))], look));
+          return;
+        }
+        const { users } = await this.link.request('USERS', { all: false });
+        this.print(infoLines(['online now:', ...formatUsers(users as Payload[]).map((l) => `  ${l}`)], look));
+        return;
+      }
+      case 'history': {
+        const group = this.needGroup('/history');
+        const lines: string[] = [];
+        let n = 0;
+        await readHistory(this.link.connection(), { kind: MESSAGE_KIND.GROUP, target: group, label: `#${group}` },
+          { afterSeq: 0, maxAgeMs: 0, last: cmd.count }, (messages) => {
+            for (const m of messages) lines.push(...messageLines(m, look));
+            n += messages.length;
+          });
+        if (n === 0) this.note(`no messages in #${group} yet`);
+        else this.print([...lines, ...noticeLines(`the last ${n} message${n === 1 ? '' : 's'} of #${group}`, look)]);
+        return;
+      }
+      case 'name': {
+        const { profile } = await this.link.request('RENAME', { displayName: cmd.displayName });
+        this.note(`your display name is now "${printable(String(profile.displayName))}"`);
+        return;
+      }
+      case 'files': {
+        const group = this.needGroup('/files');
+        const { files } = await this.link.request('FILES', { group, versions: false });
+        const list = files as Payload[];
+        this.files = list.map((f) => f.name as string);
+        if (list.length === 0) {
+          this.note(`no files in #${group} yet (/upload PATH)`);
+          return;
+        }
+        this.print(infoLines(columns(list.map((f) => [printable(f.name), `v${f.version}`, formatBytes(Number(f.size)),
+          f.uploader, stampTime(Number(f.ts))])), look));
+        return;
+      }
+      case 'upload':
+        runUpload(this, this.needGroup('/upload'), cmd.path).catch((err: unknown) => this.fail(err));
+        return;
+      case 'get':
+        runGet(this, this.needGroup('/get'), cmd.name, cmd.version).catch((err: unknown) => this.fail(err));
+        return;
+      case 'help':
+        this.print(infoLines(helpLines(), look));
+        return;
+      case 'invalid':
+        throw new ChatError('CHAT_ERR_USAGE', cmd.message);
+      default:
+        return;
+    }
+  }
+}
+
+export type { App };
+
+/** Asks for the user name when nothing names one (flags, env, the last login here). */
+async function ensureUser(settings: Settings, io: Io): Promise<void> {
+  const c = settings.credentials;
+  if (c.user !== undefined || storeFor(settings).lastUser(c.server) !== undefined || !io.stdin.isTTY) return;
+  const { promptLine } = await import('../prompt.js');
+  c.user = checkName('user', await promptLine(`User at ${settings.server}: `, io.stdin));
+}
+
+/** Runs the interactive client until the user leaves; resolves with the exit code. */
+export async function runInteractive(args: InteractiveArgs, io: Io = { stdin: process.stdin, stdout: process.stdout, env: process.env }): Promise<number> {
+  const settings = resolveSettings(args, '', io.env, Boolean(io.stdin.isTTY));
+  const tty = Boolean(io.stdin.isTTY && io.stdout.isTTY);
+  const screen: Screen = tty ? new TtyScreen(io.stdin, io.stdout) : new PlainScreen(io.stdin, io.stdout);
+  const app = new App(screen, settings, tty && colourWanted(io.stdout, io.env), Boolean(args.quiet));
+  await ensureUser(settings, io);
+  app.link = await Link.open(settings, app);
+  const onSignal = () => app.leave();
+  const signals: NodeJS.Signals[] = ['SIGTERM', 'SIGHUP', 'SIGINT'];
+  try {
+    await Promise.all([app.refreshGroups(), app.refreshUsers()]);
+    let start: string | undefined;
+    if (args.group !== undefined) {
+      start = checkName('group', args.group.replace(/^#/, ''));
+      if (!app.groups.get(start)) {
+        await app.link.request('GROUP_JOIN', { group: start });
+        app.groups.set(start, true);
+      }
+    } else if (app.joined().length === 1) {
+      start = app.joined()[0];
+    }
+    app.setCurrent(start);
+    const mine = app.joined();
+    app.note(`connected to ${settings.server} as ${app.me}; ${mine.length === 0
+      ? 'you are in no group yet: /join GROUP (/groups lists them)'
+      : `your groups: ${mine.map((g) => (g === start ? `#${g} (talking here)` : `#${g}`)).join(', ')}${start ? '' : '; /switch GROUP to talk in one'}`}`);
+    app.note('/help lists the commands; Ctrl-C on an empty line or /quit leaves');
+    for (const s of signals) process.on(s, onSignal);
+    screen.start({ line: (text) => app.onLine(text), leave: () => app.leave(), complete: (line) => app.complete(line) });
+    await app.link.listen();
+    const result = await app.done;
+    if ('error' in result) throw result.error;
+    return result.code;
+  } finally {
+    for (const s of signals) process.off(s, onSignal);
+    screen.close();
+    await app.link.close();
+  }
+}

@@ -1,0 +1,199 @@
+/**
+ * The screen of the interactive client: a prompt row people type in, with everything
+ * else printed above it (SPEC §5: "Incoming messages appear above the prompt without
+ * garbling a half-typed line").
+ *
+ * Why not readline.Interface: it wraps a long line over several rows and keeps that
+ * layout to itself, so text printed while someone types lands inside their line (or
+ * needs its private _refreshLine to repair); completion and Ctrl-C/Ctrl-D also have
+ * fixed meanings there. Here keys are decoded by readline.emitKeypressEvents, the
+ * line is a value (editor.ts) and each frame is computed by pure functions
+ * (render.ts), so what reaches the terminal is tested as strings.
+ *
+ * Contract:
+ *  - TtyScreen: raw mode from start() until close(), which restores the terminal
+ *    (also when the process leaves through an error); output of one turn of the
+ *    event loop (a burst of messages, a paste) is written at once, in one write;
+ *  - PlainScreen (--interactive without a terminal, for scripts): one line of stdin
+ *    is one line typed, end of input is Ctrl-D; output lines carry no escapes.
+ */
+import { createInterface, emitKeypressEvents, type Interface } from 'node:readline';
+import { EMPTY_LINE, edit, keyAction, lineOf, lineText, Recall, type Key, type Line } from './editor.js';
+import { frame, plainLines, viewLine } from './render.js';
+import type { Completion } from './complete.js';
+
+export interface ScreenHandlers {
+  /** A line was entered. */
+  line(text: string): void;
+  /** Ctrl-C or Ctrl-D on an empty line, or the end of input. */
+  leave(why: 'interrupt' | 'eof'): void;
+  complete(line: Line): Completion;
+}
+
+export interface Screen {
+  readonly columns: number;
+  start(handlers: ScreenHandlers): void;
+  /** Prints lines above the prompt (each may hold '\n'). */
+  print(lines: readonly string[]): void;
+  setPrompt(prompt: string): void;
+  /** Shows (text) or removes (undefined) a status row above the prompt, by key. */
+  setStatus(key: string, text: string | undefined): void;
+  /** Puts `text` back on the input line (a message that could not be sent), unless something is being typed. */
+  setLine(text: string): void;
+  /** Writes what is pending, takes the prompt away, restores the terminal. */
+  close(): void;
+}
+
+export class TtyScreen implements Screen {
+  private line: Line = EMPTY_LINE;
+  private prompt = '> ';
+  private pending: string[] = [];
+  private readonly status = new Map<string, string>();
+  private statusRows = 0;
+  private scheduled = false;
+  private closed = false;
+  private started = false;
+  private readonly recall = new Recall();
+  private handlers: ScreenHandlers | undefined;
+  private readonly onKey = (str: string | undefined, key: Key | undefined) => this.key(str, key);
+  private readonly onResize = () => this.schedule();
+
+  constructor(private readonly input: NodeJS.ReadStream, private readonly output: NodeJS.WriteStream) {}
+
+  get columns(): number {
+    return this.output.columns || 80;
+  }
+
+  start(handlers: ScreenHandlers): void {
+    this.handlers = handlers;
+    this.started = true;
+    emitKeypressEvents(this.input);
+    this.input.setRawMode(true);
+    this.input.on('keypress', this.onKey);
+    this.input.resume();
+    this.output.on('resize', this.onResize);
+    this.schedule();
+  }
+
+  print(lines: readonly string[]): void {
+    this.pending.push(...lines);
+    this.schedule();
+  }
+
+  setPrompt(prompt: string): void {
+    this.prompt = prompt;
+    this.schedule();
+  }
+
+  setLine(text: string): void {
+    if (this.line.chars.length > 0) return; // never over what is being typed
+    this.line = lineOf(text);
+    this.schedule();
+  }
+
+  setStatus(key: string, text: string | undefined): void {
+    if (text === undefined) this.status.delete(key);
+    else this.status.set(key, text);
+    this.schedule();
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.output.write(frame({ above: this.pending.splice(0), status: [], view: undefined, prevStatusRows: this.statusRows, columns: this.columns }));
+    if (this.started) {
+      this.input.off('keypress', this.onKey);
+      this.output.off('resize', this.onResize);
+      this.input.setRawMode(false);
+      this.input.pause();
+    }
+  }
+
+  /** Batches the output of one turn: a burst of pushes or a paste is one write. */
+  private schedule(): void {
+    if (this.scheduled || this.closed) return;
+    this.scheduled = true;
+    queueMicrotask(() => {
+      this.scheduled = false;
+      if (this.closed) return;
+      if (!this.started && this.pending.length === 0) return;
+      const columns = this.columns;
+      const status = this.started ? [...this.status.values()] : [];
+      const view = this.started ? viewLine(this.prompt, this.line, columns) : undefined;
+      this.output.write(frame({ above: this.pending.splice(0), status, view, prevStatusRows: this.statusRows, columns }));
+      this.statusRows = status.length;
+    });
+  }
+
+  private key(str: string | undefined, key: Key | undefined): void {
+    if (this.closed || !this.handlers) return;
+    const a = keyAction(str, key);
+    switch (a.type) {
+      case 'submit': {
+        const text = lineText(this.line);
+        this.recall.add(text);
+        this.line = EMPTY_LINE;
+        this.schedule();
+        this.handlers.line(text);
+        return;
+      }
+      case 'interrupt':
+        if (this.line.chars.length === 0) this.handlers.leave('interrupt');
+        else this.line = EMPTY_LINE; // as shells do: drop what was typed
+        break;
+      case 'eof':
+        if (this.line.chars.length === 0) this.handlers.leave('eof');
+        else this.line = edit(this.line, { type: 'delete' });
+        break;
+      case 'complete': {
+        const c = this.handlers.complete(this.line);
+        this.line = c.line;
+        if (c.options.length > 0) this.pending.push(c.options.join('  '));
+        break;
+      }
+      case 'prev':
+      case 'next': {
+        const text = a.type === 'prev' ? this.recall.prev(lineText(this.line)) : this.recall.next();
+        if (text !== undefined) this.line = lineOf(text);
+        break;
+      }
+      case 'redraw':
+        this.output.write('\u001b[H\u001b[2J');
+        break;
+      default:
+        this.line = edit(this.line, a);
+    }
+    this.schedule();
+  }
+}
+
+export class PlainScreen implements Screen {
+  private rl: Interface | undefined;
+  private closed = false;
+
+  constructor(private readonly input: NodeJS.ReadableStream, private readonly output: NodeJS.WritableStream) {}
+
+  get columns(): number {
+    return 80;
+  }
+
+  start(handlers: ScreenHandlers): void {
+    this.rl = createInterface({ input: this.input, terminal: false });
+    this.rl.on('line', (text) => handlers.line(text));
+    this.rl.on('close', () => { if (!this.closed) handlers.leave('eof'); });
+  }
+
+  print(lines: readonly string[]): void {
+    if (this.closed || lines.length === 0) return;
+    this.output.write(`${plainLines(lines).join('\n')}\n`);
+  }
+
+  setPrompt(): void { /* no prompt without a terminal */ }
+  setStatus(): void { /* progress only on a terminal; the outcome is printed */ }
+  setLine(): void { /* nothing is being edited */ }
+
+  close(): void {
+    this.closed = true;
+    this.rl?.close();
+  }
+}
