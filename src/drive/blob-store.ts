@@ -28,11 +28,13 @@
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
-import { mkdir, open, readdir, rename, rm, stat, statfs, unlink, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, stat, statfs, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ChatError } from '../common/errors.js';
+import { FdCache } from './fd-cache.js';
 import { TempBlob } from './temp-blob.js';
 
+export { FD_CACHE_SIZE } from './fd-cache.js';
 export { TempBlob } from './temp-blob.js';
 
 /** A blob name: 64 lowercase hex digits. */
@@ -75,16 +77,6 @@ export interface SweepResult {
   missing: string[];
 }
 
-/** Open descriptors kept for reads; idle ones beyond this are closed, oldest use first. */
-export const FD_CACHE_SIZE = 64;
-
-interface CachedFd {
-  fh: Promise<FileHandle>;
-  users: number;
-  /** Removed from the cache (evicted or its blob deleted): close once unused. */
-  stale: boolean;
-}
-
 export class BlobStore {
   private readonly pins = new Map<string, number>();
   /** sha256 → its unlink in progress. */
@@ -93,8 +85,7 @@ export class BlobStore {
   private readonly placing = new Map<string, Promise<void>>();
   /** Work close() waits for (unlinks, temp removals). */
   private readonly pending = new Set<Promise<unknown>>();
-  /** sha256 → descriptor, in order of last use (oldest first). */
-  private readonly fds = new Map<string, CachedFd>();
+  private readonly fds = new FdCache((p) => this.track(p));
   private readonly knownDirs = new Set<string>();
   private closed = false;
 
@@ -225,7 +216,7 @@ export class BlobStore {
     let n = 0;
     for (const sha of new Set(shas)) {
       if (this.isReferenced(sha) || this.pins.has(sha) || this.deleting.has(sha)) continue;
-      this.evict(sha);
+      this.fds.evict(sha);
       const p = unlink(blobPath(this.dataDir, sha)).catch((err: NodeJS.ErrnoException) => {
         if (err.code !== 'ENOENT') throw err;
       }).finally(() => this.deleting.delete(sha));
@@ -250,7 +241,10 @@ export class BlobStore {
     this.assertOpen();
     const want = Math.max(0, Math.min(length, size - offset));
     if (want === 0) return Buffer.alloc(0);
-    const entry = this.acquire(sha256);
+    const entry = this.fds.acquire(sha256, () => open(blobPath(this.dataDir, sha256), 'r').catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') throw new BlobMissingError(sha256);
+      throw err;
+    }));
     try {
       const fh = await entry.fh;
       const buf = Buffer.allocUnsafe(want);
@@ -265,7 +259,8 @@ export class BlobStore {
       }
       return buf;
     } finally {
-      this.releaseFd(sha256, entry);
+      this.fds.release(sha256, entry);
+      if (this.closed) this.fds.evict(sha256);
     }
   }
 
@@ -278,7 +273,7 @@ export class BlobStore {
   async close(): Promise<void> {
     this.closed = true;
     while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
-    for (const sha of [...this.fds.keys()]) this.evict(sha);
+    this.fds.evictAll();
     while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
   }
 
@@ -301,56 +296,6 @@ export class BlobStore {
     // A new directory entry is durable only once its parent is synced.
     if (created !== undefined) await fsyncDir(blobsDir(this.dataDir));
     this.knownDirs.add(dir);
-  }
-
-  private acquire(sha256: string): CachedFd {
-    let entry = this.fds.get(sha256);
-    if (entry) {
-      this.fds.delete(sha256); // re-insert: most recently used last
-    } else {
-      const fh = open(blobPath(this.dataDir, sha256), 'r').catch((err: NodeJS.ErrnoException) => {
-        if (err.code === 'ENOENT') throw new BlobMissingError(sha256);
-        throw err;
-      });
-      fh.catch(() => undefined);
-      entry = { fh, users: 0, stale: false };
-      this.trim();
-    }
-    this.fds.set(sha256, entry);
-    entry.users++;
-    return entry;
-  }
-
-  private releaseFd(sha256: string, entry: CachedFd): void {
-    entry.users--;
-    // A failed open is not cached: the next read tries again (the blob may come back).
-    void entry.fh.catch(() => {
-      if (this.fds.get(sha256) === entry) this.fds.delete(sha256);
-    });
-    if (entry.stale && entry.users === 0) this.closeFd(entry);
-    if (this.closed) this.evict(sha256);
-  }
-
-  /** Closes idle descriptors beyond FD_CACHE_SIZE - 1, oldest first. */
-  private trim(): void {
-    if (this.fds.size < FD_CACHE_SIZE) return;
-    for (const [sha, e] of this.fds) {
-      if (this.fds.size < FD_CACHE_SIZE) break;
-      if (e.users === 0) this.evict(sha);
-    }
-  }
-
-  /** Drops `sha256` from the cache; its descriptor closes once no read uses it. */
-  private evict(sha256: string): void {
-    const e = this.fds.get(sha256);
-    if (!e) return;
-    this.fds.delete(sha256);
-    e.stale = true;
-    if (e.users === 0) this.closeFd(e);
-  }
-
-  private closeFd(e: CachedFd): void {
-    this.track(e.fh.then((fh) => fh.close(), () => undefined));
   }
 }
 
