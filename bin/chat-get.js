@@ -1,5 +1,4 @@
 #!/usr/bin/env node
-// `chat-get` (SPEC §6) needs the group drive, which arrives with its own issue.
-// Until then it says so and fails (exit 1) rather than pretend to download anything.
-process.stderr.write('chat-get: downloads need the group drive, which this server version does not have yet\n');
-process.exitCode = 1;
+// `chat-get`: resumable, verified downloads (SPEC §6). All logic lives in src/client/download (built to dist/).
+const { main } = await import('../dist/client/download/cli.js');
+await main(process.argv.slice(2));

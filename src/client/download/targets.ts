@@ -1,0 +1,134 @@
+/**
+ * What `chat-get -g GROUP FILE[@VERSION]... [-o DIR|FILE]` fetches and where it goes
+ * (SPEC §6).
+ *
+ * Contract:
+ *  - FILE: an existing name (FILE_INFO) is taken as is, even if it has glob
+ *    characters; otherwise a pattern with glob characters (picomatch, shell-like: `*`
+ *    does not match a leading dot) is matched against the group's names (FILES), and
+ *    no match is 4. `@VERSION` selects a version of a name; after a pattern it is a
+ *    usage error. The same name twice is fetched once;
+ *  - every argument is resolved before anything is fetched, so a missing one fails
+ *    the run (4) with nothing written; a refusal (5) says nothing about the files;
+ *  - `-o`: an existing directory, or a path ending in `/` (created), receives the files
+ *    under their names; any other path is the target file itself, allowed only when
+ *    exactly one file is fetched (else 2). Default: the current directory;
+ *  - a name that is not safe as a file name here (SPEC §8 rules, or "."), or two
+ *    targets where one is the other's `.part`, is refused before anything is fetched.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import picomatch from 'picomatch';
+import { ChatError, isChatError } from '../../common/errors.js';
+import { checkFileName, splitFileVersion } from '../../common/names.js';
+import type { Payload } from '../../protocol/codec.js';
+import type { ChatConnection } from '../connection.js';
+
+export interface Wanted {
+  name: string;
+  /** Undefined: the latest. */
+  version?: number;
+}
+
+export interface Planned extends Wanted {
+  /** Absolute path of the file to write. */
+  target: string;
+}
+
+/** Whether `name` would be read as a pattern. */
+export function isPattern(name: string): boolean {
+  return picomatch.scan(name).isGlob;
+}
+
+/** Names of `names` that `pattern` matches, in their order. */
+export function matchNames(pattern: string, names: readonly string[]): string[] {
+  const isMatch = picomatch(pattern);
+  return names.filter((n) => isMatch(n));
+}
+
+/** Resolves FILE arguments against the group's files (see the module contract). */
+export async function resolveFiles(conn: ChatConnection, group: string, args: readonly string[]): Promise<Wanted[]> {
+  const out: Wanted[] = [];
+  const seen = new Set<string>();
+  const add = (w: Wanted): void => {
+    const key = `${w.name}\u0000${w.version ?? 0}`;
+    if (!seen.has(key)) {
+      seen.add(key);
+      out.push(w);
+    }
+  };
+  let listing: string[] | undefined;
+  for (const arg of args) {
+    const { name, version } = splitFileVersion(arg);
+    try {
+      await conn.request('FILE_INFO', { group, name, version: version ?? 0 });
+      add({ name, version });
+      continue;
+    } catch (err) {
+      if (!isChatError(err, 'CHAT_ERR_NOT_FOUND') || !isPattern(name)) throw err;
+    }
+    if (version !== undefined) {
+      throw new ChatError('CHAT_ERR_USAGE', `"${arg}": a version cannot follow a pattern (give exact names with @VERSION)`);
+    }
+    listing ??= ((await conn.request('FILES', { group, versions: false })).files as Payload[]).map((f) => String(f.name));
+    const hits = matchNames(name, listing);
+    if (hits.length === 0) {
+      throw new ChatError('CHAT_ERR_NOT_FOUND', `no file in #${group} matches "${name}" (see: chat files -g ${group})`);
+    }
+    for (const n of hits) add({ name: n });
+  }
+  return out;
+}
+
+/** Whether `output` (relative to `cwd`) names a directory to put files in (see the module contract). */
+export function isDirectoryOutput(output: string, cwd = process.cwd()): boolean {
+  if (output.endsWith('/') || output.endsWith(path.sep)) return true;
+  return fs.statSync(path.resolve(cwd, output), { throwIfNoEntry: false })?.isDirectory() ?? false;
+}
+
+/** Targets for `items` under `-o output` (cwd when undefined); creates a `DIR/` given with a slash. */
+export function planTargets(items: readonly Wanted[], output: string | undefined, cwd = process.cwd()): Planned[] {
+  let dir: string | undefined = cwd;
+  let file: string | undefined;
+  if (output !== undefined) {
+    if (output === '') throw new ChatError('CHAT_ERR_USAGE', '-o needs a directory or a file path (see: chat-get --help)');
+    const abs = path.resolve(cwd, output);
+    if (isDirectoryOutput(output, cwd)) dir = abs;
+    else {
+      dir = undefined;
+      file = abs;
+    }
+  }
+  if (file !== undefined && items.length !== 1) {
+    throw new ChatError('CHAT_ERR_USAGE',
+      `-o ${output} names one file, but ${items.length} files are to be fetched (give a directory: -o ${output}/)`);
+  }
+  const planned = items.map((w) => ({ ...w, target: file ?? path.join(dir!, safeName(w.name)) }));
+  const targets = new Set(planned.map((p) => p.target));
+  for (const p of planned) {
+    if (targets.has(`${p.target}.part`)) {
+      throw new ChatError('CHAT_ERR_USAGE',
+        `${p.target}.part would be both a file fetched and the part file of ${p.target}: fetch them in separate runs or to separate directories`);
+    }
+  }
+  if (dir !== undefined && output !== undefined) {
+    try {
+      fs.mkdirSync(dir, { recursive: true });
+    } catch (err) {
+      throw new ChatError('CHAT_ERR_USAGE', `cannot create the directory ${dir}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+  return planned;
+}
+
+/** `name` as a path component, or a refusal: the server should never have stored it. */
+function safeName(name: string): string {
+  try {
+    checkFileName(name);
+    if (name === '.') throw new ChatError('CHAT_ERR_INVALID', 'file name "." is invalid');
+  } catch (err) {
+    throw new ChatError('CHAT_ERR_PROTOCOL',
+      `the server listed a file name that is not safe to write here (${(err as Error).message}); give -o FILE to choose the name`, { cause: err });
+  }
+  return name;
+}
