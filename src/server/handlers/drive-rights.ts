@@ -1,6 +1,7 @@
 /**
- * Who may do what in a group's drive (SPEC §4 "Drive" rights), and the FILE view.
- * Kept apart from drive.ts so the rules read in one place:
+ * Membership checks and the wording of refusals for the drive (SPEC §4 "Drive"
+ * rights). The rules themselves are canReplace / canRemove in src/state/queries.ts,
+ * shared with the replica:
  *   - list, read, upload a new name: members;
  *   - replace a name that has versions: the entry's owner, or a group owner/admin;
  *   - remove one version: the entry's owner, that version's uploader, or an owner/admin;
@@ -9,23 +10,9 @@
  * neither message names a file (a non-member learns nothing about the files).
  */
 import { ChatError } from '../../common/errors.js';
-import { canManage, canSee } from '../../state/queries.js';
-import type { FileEntry, FileVersion, GroupRecord } from '../../state/types.js';
+import { canSee } from '../../state/queries.js';
+import type { GroupRecord } from '../../state/types.js';
 import type { ServerCtx } from './types.js';
-
-/** The FILE schema's object (commands.ts). */
-export interface FileView {
-  name: string;
-  version: number;
-  size: number;
-  sha256: string;
-  uploader: string;
-  ts: number;
-}
-
-export function fileView(name: string, v: FileVersion): FileView {
-  return { name, version: v.version, size: v.size, sha256: v.sha256, uploader: v.uploader, ts: v.ts };
-}
 
 /** A name as quoted in an error message: at most 80 characters. */
 export function shown(name: unknown): string {
@@ -41,17 +28,6 @@ export function memberGroup(ctx: ServerCtx, user: string, name: string): GroupRe
     throw new ChatError('CHAT_ERR_PERMISSION', `only members use the files of group "${g.name}" (join it first: chat join ${g.name})`);
   }
   return g;
-}
-
-export function mayReplace(g: GroupRecord, entry: FileEntry, user: string): boolean {
-  return entry.versions.length === 0 || entry.owner === user || canManage(g, user);
-}
-
-/** `version` undefined: every version of the entry. */
-export function mayRemove(g: GroupRecord, entry: FileEntry, user: string, version: FileVersion | undefined): boolean {
-  if (entry.owner === user || canManage(g, user)) return true;
-  if (version) return version.uploader === user;
-  return entry.versions.every((v) => v.uploader === user);
 }
 
 export function drivePermission(group: string, name: string, what: 'replace' | 'remove'): ChatError {

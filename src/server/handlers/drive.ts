@@ -23,7 +23,8 @@ import { checkFileName } from '../../common/names.js';
 import { DEFAULT_MAX_FRAME } from '../../protocol/frame.js';
 import { encodePush } from '../../protocol/messages.js';
 import type { FileEntry, FileVersion } from '../../state/types.js';
-import { drivePermission, fileView, memberGroup, mayRemove, mayReplace, shown, type FileView } from './drive-rights.js';
+import { canRemove, canReplace, fileView, findFile, findVersion, listFiles, type FileView } from '../../state/queries.js';
+import { drivePermission, memberGroup, shown } from './drive-rights.js';
 import { readGate } from './drive-reads.js';
 import type { Pin } from '../../drive/blob-store.js';
 import type { UploadSession } from '../uploads.js';
@@ -43,7 +44,7 @@ export function chunkSizeFor(maxFrame: number): number {
 }
 
 function entryOf(ctx: ServerCtx, group: string, name: string): FileEntry | undefined {
-  const e = ctx.engine.state.files.get(group)?.get(name);
+  const e = findFile(ctx.engine.state, group, name);
   return e && e.versions.length > 0 ? e : undefined;
 }
 
@@ -52,7 +53,7 @@ function fileNotFound(group: string, name: string): ChatError {
 }
 
 function versionOf(group: string, entry: FileEntry, version: number): FileVersion {
-  const v = version === 0 ? entry.versions[entry.versions.length - 1] : entry.versions.find((x) => x.version === version);
+  const v = findVersion(entry, version);
   if (!v) {
     throw new ChatError('CHAT_ERR_NOT_FOUND',
       `version ${version} of "${shown(entry.name)}" not found in group "${group}" (see: chat files -g ${group} --versions)`);
@@ -91,7 +92,7 @@ export const driveHandlers: HandlerTable = {
         throw new ChatError('CHAT_ERR_TOO_LARGE', `"${shown(name)}" is ${size} bytes, over this server's file size limit of ${limit} bytes`);
       }
       const entry = entryOf(ctx, g.name, name);
-      if (entry && !mayReplace(g, entry, user)) throw drivePermission(g.name, name, 'replace');
+      if (!canReplace(g, entry, user)) throw drivePermission(g.name, name, 'replace');
       ctx.uploads.checkCapacity(conn);
       const free = await ctx.blobs.freeBytes();
       const available = Math.max(0, free - ctx.uploads.reservedBytes() - DISK_HEADROOM);
@@ -170,10 +171,10 @@ export const driveHandlers: HandlerTable = {
         const g = memberGroup(ctx, user, s.group);
         if (ctx.engine.state.files.get(g.name) !== s.drive) throw new ChatError('CHAT_ERR_NOT_FOUND', `group "${s.group}" was deleted during the upload`);
         const entry = entryOf(ctx, g.name, s.name);
-        if (entry && !mayReplace(g, entry, user)) throw drivePermission(g.name, s.name, 'replace');
+        if (!canReplace(g, entry, user)) throw drivePermission(g.name, s.name, 'replace');
         done = ctx.engine.commit({ type: 'file.put', group: g.name, name: s.name, size: s.size, sha256, uploader: user });
         const e = ctx.engine.state.files.get(g.name)!.get(s.name)!;
-        file = fileView(e.name, e.versions[e.versions.length - 1]!);
+        file = fileView(e, e.versions[e.versions.length - 1]!);
         recipients = [...g.members.keys()];
       } catch (err) {
         pin.release(); // nothing names the blob: it goes, before the client hears of the failure
@@ -199,16 +200,7 @@ export const driveHandlers: HandlerTable = {
   FILES: {
     run(ctx, conn, p) {
       const g = memberGroup(ctx, conn.user!, p.group);
-      const entries = [...(ctx.engine.state.files.get(g.name)?.values() ?? [])].filter((e) => e.versions.length > 0);
-      const names = entries.map((e) => e.name).sort();
-      const byName = new Map(entries.map((e) => [e.name, e]));
-      const files: FileView[] = [];
-      for (const n of names) {
-        const e = byName.get(n)!;
-        if (p.versions === true) for (const v of e.versions) files.push(fileView(n, v));
-        else files.push(fileView(n, e.versions[e.versions.length - 1]!));
-      }
-      return { files };
+      return { files: listFiles(ctx.engine.state, g.name, p.versions === true) };
     },
   },
 
@@ -217,7 +209,7 @@ export const driveHandlers: HandlerTable = {
       const g = memberGroup(ctx, conn.user!, p.group);
       const entry = entryOf(ctx, g.name, p.name);
       if (!entry) throw fileNotFound(g.name, p.name);
-      return { file: fileView(entry.name, versionOf(g.name, entry, p.version as number)) };
+      return { file: fileView(entry, versionOf(g.name, entry, p.version as number)) };
     },
   },
 
@@ -263,8 +255,8 @@ export const driveHandlers: HandlerTable = {
       if (!entry) throw fileNotFound(g.name, p.name);
       const version = p.version as number;
       const gone = version === 0 ? [...entry.versions] : [versionOf(g.name, entry, version)];
-      if (!mayRemove(g, entry, user, version === 0 ? undefined : gone[0])) throw drivePermission(g.name, entry.name, 'remove');
-      const files = gone.map((v) => fileView(entry.name, v));
+      if (!canRemove(g, entry, version, user)) throw drivePermission(g.name, entry.name, 'remove');
+      const files = gone.map((v) => fileView(entry, v));
       const recipients = [...g.members.keys()];
       await ctx.engine.commit({ type: 'file.rm', group: g.name, name: entry.name, version: version === 0 ? undefined : version, by: user });
       // Durable now: a blob nobody names any more can go (see the file contract).
