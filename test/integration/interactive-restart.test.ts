@@ -9,46 +9,12 @@
  * straight to it; then the relay lets the client through again. Without the relay
  * the client's reconnect and the sends race, and the catch-up path may not be taken.
  */
-import net from 'node:net';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ChatConnection } from '../../src/client/connection.js';
 import type { Payload } from '../../src/protocol/codec.js';
 import { startServer, tempDir, type ServerProcess } from './harness.js';
-import { Pane, requireTmux } from './interactive-tmux.js';
-
-interface Relay {
-  port: number;
-  /** Hang up on every connection (and cut the open ones) while down. */
-  setDown(down: boolean): void;
-  close(): Promise<void>;
-}
-
-function relayTo(port: () => number): Promise<Relay> {
-  let down = false;
-  const open = new Set<net.Socket>();
-  const srv = net.createServer((client) => {
-    if (down) {
-      client.destroy();
-      return;
-    }
-    const upstream = net.connect({ host: '127.0.0.1', port: port() });
-    for (const [a, b] of [[client, upstream], [upstream, client]] as const) {
-      open.add(a);
-      a.pipe(b);
-      a.on('error', () => b.destroy());
-      a.on('close', () => { open.delete(a); b.destroy(); });
-    }
-  });
-  return new Promise((resolve) => srv.listen(0, '127.0.0.1', () => resolve({
-    port: (srv.address() as net.AddressInfo).port,
-    setDown(d) { down = d; },
-    close: () => new Promise<void>((r) => {
-      for (const s of open) s.destroy();
-      srv.close(() => r());
-    }),
-  })));
-}
+import { Pane, relayTo, requireTmux, type Relay } from './interactive-tmux.js';
 
 let server: ServerProcess | undefined;
 let relay: Relay | undefined;

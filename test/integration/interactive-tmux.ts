@@ -9,6 +9,7 @@
  * Waiting is always polling the screen with a bounded timeout, never a fixed sleep.
  */
 import { execFileSync } from 'node:child_process';
+import net from 'node:net';
 import { join } from 'node:path';
 import { ROOT } from './harness.js';
 
@@ -128,4 +129,50 @@ export class Pane {
       // already gone
     }
   }
+}
+
+export interface Relay {
+  port: number;
+  /** Hang up on every connection (and cut the open ones) while down. */
+  setDown(down: boolean): void;
+  close(): Promise<void>;
+}
+
+/**
+ * A TCP relay on 127.0.0.1 to the server at port() (asked at each connection, so a
+ * restarted server may move). `bytesPerSecond` paces both directions, so transfers
+ * take long enough to be watched.
+ */
+export function relayTo(port: () => number, bytesPerSecond?: number): Promise<Relay> {
+  let down = false;
+  const open = new Set<net.Socket>();
+  const pipe = (from: net.Socket, to: net.Socket) => {
+    from.on('data', (chunk: Buffer) => {
+      to.write(chunk);
+      if (!bytesPerSecond) return;
+      from.pause();
+      setTimeout(() => from.resume(), Math.ceil((chunk.length / bytesPerSecond) * 1000));
+    });
+    from.on('error', () => to.destroy());
+    from.on('close', () => { open.delete(from); to.destroy(); });
+  };
+  const srv = net.createServer((client) => {
+    if (down) {
+      client.destroy();
+      return;
+    }
+    const upstream = net.connect({ host: '127.0.0.1', port: port() });
+    open.add(client);
+    open.add(upstream);
+    pipe(client, upstream);
+    pipe(upstream, client);
+  });
+  return new Promise((resolve) => srv.listen(0, '127.0.0.1', () => resolve({
+    port: (srv.address() as net.AddressInfo).port,
+    setDown(d) { down = d; },
+    close: () => new Promise<void>((r) => {
+      for (const s of open) s.destroy();
+      srv.close(() => r());
+    }),
+  })));
 }

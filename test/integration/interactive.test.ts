@@ -3,20 +3,23 @@
  * (tmux), against a real server on port 0, while another client (a raw protocol
  * client) sends and watches.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Payload } from '../../src/protocol/codec.js';
 import { captureLogger, useTestServer, type TestClient, type TestServer } from '../unit/server/helpers.js';
-import { Pane, requireTmux } from './interactive-tmux.js';
+import { Pane, relayTo, requireTmux, type Relay } from './interactive-tmux.js';
 
 const startServer = useTestServer();
 const panes: Pane[] = [];
 const dirs: string[] = [];
+const relays: Relay[] = [];
 // Registered after useTestServer's hook: runs first, so clients go before the server.
-afterEach(() => {
+afterEach(async () => {
   for (const p of panes.splice(0)) p.kill();
+  for (const r of relays.splice(0)) await r.close();
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 beforeAll(() => requireTmux());
@@ -67,6 +70,15 @@ async function bobGets(w: World, pred: (m: Payload) => boolean): Promise<Payload
 function chatCloses(w: World): unknown[] {
   const conns = new Set(w.logs.filter((l) => l.msg === 'hello' && String(l.client).startsWith('chat/')).map((l) => l.conn));
   return w.logs.filter((l) => l.msg === 'closed' && conns.has(l.conn)).map((l) => l.reason);
+}
+
+/** `who` stores `data` as `name` in #ops with the raw drive requests. */
+async function upload(who: TestClient, name: string, data: Buffer): Promise<void> {
+  const { uploadId, chunkSize } = await who.request('UPLOAD_BEGIN', { group: 'ops', name, size: data.length });
+  for (let off = 0; off < data.length; off += chunkSize) {
+    await who.request('UPLOAD_CHUNK', { uploadId, offset: off, data: data.subarray(off, off + chunkSize) });
+  }
+  await who.request('UPLOAD_END', { uploadId, sha256: createHash('sha256').update(data).digest('hex') });
 }
 
 const send = (w: World, target: string, text: string) => w.bob.request('SEND', { kind: 0, target, text });
@@ -234,4 +246,45 @@ describe('interactive chat in a terminal', () => {
     w.pane.press('Enter');
     await w.pane.waitForText('group "ops" not found (see: /groups)');
   });
+
+  it('/files, /get and /upload: progress in a row above the prompt, the typed line intact; uploads of others shown', async () => {
+    const w = await world();
+    // Paced, so the transfers last long enough to see their progress rows.
+    const relay = await relayTo(() => w.ts.port, 384 * 1024);
+    relays.push(relay);
+    start(w, ['--interactive'], { ...w.env, CHAT_SERVER: `127.0.0.1:${relay.port}` });
+    await w.pane.waitForPrompt('alice@ops>');
+    const data = randomBytes(1024 * 1024 + 123);
+    await upload(w.bob, 'data.bin', data);
+    await w.pane.waitForText('-- bob uploaded data.bin v1 (1.0 MiB) to #ops');
+    w.pane.type('/files');
+    w.pane.press('Enter');
+    await w.pane.waitFor((a) => /data\.bin\s+v1\s+1\.0 MiB\s+bob/.test(a), '/files');
+
+    const progressRow = (arrow: string, name: string) => new RegExp(`^${arrow} ${name.replace('.', '\\.')} \\[[#-]{20}\\] \\d+% `);
+    w.pane.type('/get da');
+    w.pane.press('Tab');
+    await w.pane.waitForPrompt('alice@ops> /get data.bin');
+    w.pane.press('Enter');
+    w.pane.type('still typing');
+    await w.pane.waitFor(() => {
+      const rows = w.pane.screen().split('\n').filter((l) => l !== '');
+      return rows[rows.length - 1] === 'alice@ops> still typing' && progressRow('↓', 'data.bin').test(rows[rows.length - 2]);
+    }, 'the download progress row just above the prompt');
+    await w.pane.waitForText('-- saved data.bin v1 as ', 20_000);
+    expect(readFileSync(join(w.dir, 'data.bin')).equals(data)).toBe(true);
+    await w.pane.waitFor(() => !w.pane.screen().split('\n').some((l) => progressRow('↓', 'data.bin').test(l)), 'the progress row to go');
+    expect(w.pane.lastLine()).toBe('alice@ops> still typing');
+
+    const up = randomBytes(768 * 1024);
+    writeFileSync(join(w.dir, 'up.bin'), up);
+    w.pane.press('C-u');
+    w.pane.type('/upload up.bin');
+    w.pane.press('Enter');
+    await w.pane.waitFor(() => w.pane.screen().split('\n').some((l) => progressRow('↑', 'up.bin').test(l)), 'the upload progress row');
+    await w.pane.waitForText('-- uploaded up.bin to #ops as v1 (768 KiB', 20_000);
+    const ev = await w.bob.waitFor((f) => f.name === 'FILE_EVENT' && f.payload.file.name === 'up.bin');
+    expect(ev.payload).toMatchObject({ group: 'ops', event: 'upload', actor: 'alice', file: { version: 1, size: up.length } });
+    expect(ev.payload.file.sha256).toBe(createHash('sha256').update(up).digest('hex'));
+  }, 60_000);
 });

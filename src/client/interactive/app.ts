@@ -151,12 +151,14 @@ class App implements LinkHandlers {
         return;
       }
     }
+    // The user's own joins and leaves were reported by the command that made them.
+    if (mine && e.actor === this.me) return;
     if (!this.quiet || mine) this.note(groupEventText(e, this.me));
   }
 
   fileEvent(e: Payload): void {
     if (e.group === this.current && e.event === 'upload' && !this.files.includes(e.file.name)) this.files.push(e.file.name);
-    this.note(fileEventText(e, this.me));
+    if (e.actor !== this.me) this.note(fileEventText(e, this.me)); // own uploads: /upload said so
   }
 
   goodbye(reason: string): void {
