@@ -59,6 +59,20 @@ export async function chatGet(o: GetOptions, args: string[]): Promise<{ code: nu
   return { code, stdout: r.stdout(), stderr: r.stderr() };
 }
 
+/**
+ * Runs `chat-get ARGS…` with stdout and stderr on a pseudo-terminal (util-linux
+ * `script`), for the progress bars; resolves with everything the terminal showed.
+ */
+export function chatGetInTerminal(o: GetOptions, args: string[]): Promise<{ code: number; screen: string }> {
+  const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+  const cmd = [process.execPath, GET_BIN, ...args].map(quote).join(' ');
+  const proc = spawn('script', ['-qec', cmd, '/dev/null'], { env: getEnv(o), cwd: o.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  let screen = '';
+  proc.stdout!.on('data', (d: Buffer) => { screen += d.toString(); });
+  proc.stderr!.on('data', (d: Buffer) => { screen += d.toString(); });
+  return new Promise((res) => proc.on('close', (code) => res({ code: code ?? -1, screen })));
+}
+
 /** The --json lines of a run. */
 export function jsonLines(stdout: string): Array<Record<string, unknown>> {
   return stdout.split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as Record<string, unknown>);

@@ -180,7 +180,9 @@ export async function downloadFile(conn: ChatConnection, req: DownloadRequest): 
 /** Why resuming `have` for this request would be wrong (SPEC §6: never splice two versions), or undefined. */
 async function conflict(conn: ChatConnection, have: DownloadMeta, want: DownloadMeta, req: DownloadRequest): Promise<string | undefined> {
   const partName = `${have.target}.part`;
-  if (have.server !== want.server || have.group !== want.group || have.name !== want.name) {
+  // The server is not compared: the same version (same sha256) may come from another
+  // address of the same server, or later from a replica; the final sha256 decides.
+  if (have.group !== want.group || have.name !== want.name) {
     return `${partName} is an interrupted download of "${have.name}" v${have.version} from #${have.group} at ${have.server} `
       + `(finish it with chat-get --resume, or pass --restart to replace it with "${want.name}")`;
   }

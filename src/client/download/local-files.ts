@@ -4,6 +4,7 @@
  */
 import { createHash, type Hash } from 'node:crypto';
 import fs from 'node:fs';
+import path from 'node:path';
 
 /** fsync of a directory, so a create, rename or unlink in it survives a power cut. */
 export function fsyncDir(dir: string): void {
@@ -12,6 +13,22 @@ export function fsyncDir(dir: string): void {
     fs.fsyncSync(fd);
   } finally {
     fs.closeSync(fd);
+  }
+}
+
+/**
+ * mkdir -p, one level at a time. (Node 20's recursive mkdirSync spins for ever on
+ * some ENOENT cases, e.g. a path under /proc.)
+ */
+export function makeDirs(dir: string, mode = 0o777): void {
+  const abs = path.resolve(dir);
+  if (fs.statSync(abs, { throwIfNoEntry: false })?.isDirectory()) return;
+  const parent = path.dirname(abs);
+  if (parent !== abs) makeDirs(parent, mode);
+  try {
+    fs.mkdirSync(abs, { mode });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || !fs.statSync(abs).isDirectory()) throw err;
   }
 }
 

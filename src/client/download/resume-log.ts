@@ -30,7 +30,7 @@ import path from 'node:path';
 import { ChatError } from '../../common/errors.js';
 import { DirLock } from '../../journal/lock.js';
 import { crc32c } from '../../journal/crc32c.js';
-import { fsyncDir, localError } from './local-files.js';
+import { fsyncDir, localError, makeDirs } from './local-files.js';
 
 const HEADER_TAG = 'chat-get-resume/1';
 const LOG_FILE = 'log';
@@ -174,7 +174,7 @@ export class ResumeEntry {
     const dir = entryDir(root, abs);
     try {
       const parent = downloadsDir(root);
-      fs.mkdirSync(parent, { recursive: true, mode: 0o700 });
+      makeDirs(parent, 0o700);
       if (!fs.existsSync(dir)) {
         fs.mkdirSync(dir, { mode: 0o700 });
         fsyncDir(parent);

@@ -23,6 +23,7 @@ import { ChatError, isChatError } from '../../common/errors.js';
 import { checkFileName, splitFileVersion } from '../../common/names.js';
 import type { Payload } from '../../protocol/codec.js';
 import type { ChatConnection } from '../connection.js';
+import { localError, makeDirs } from './local-files.js';
 
 export interface Wanted {
   name: string;
@@ -113,9 +114,9 @@ export function planTargets(items: readonly Wanted[], output: string | undefined
   }
   if (dir !== undefined && output !== undefined) {
     try {
-      fs.mkdirSync(dir, { recursive: true });
+      makeDirs(dir);
     } catch (err) {
-      throw new ChatError('CHAT_ERR_USAGE', `cannot create the directory ${dir}: ${(err as Error).message}`, { cause: err });
+      throw new ChatError('CHAT_ERR_USAGE', `cannot create the directory ${dir}: ${localError(err)}`, { cause: err });
     }
   }
   return planned;

@@ -146,6 +146,13 @@ describe('downloadFile', () => {
     });
   });
 
+  it('the same version through another server address resumes (the sha256 decides, not the address)', async () => {
+    const v = drive.put('ops', 'big.bin', bytes(256 * KiB, 1));
+    const c = await interrupted(100 * KiB, { server: '10.0.0.1:7700' });
+    const r = await downloadFile(await conn(), req({ server: 'chat.example:7700' }));
+    expect(r).toMatchObject({ resumedFrom: c, sha256: v.sha256 });
+  });
+
   it('damage in the part file before the checkpoint is caught by the sha256 (8): nothing under the target, part and log gone', async () => {
     drive.put('ops', 'big.bin', bytes(256 * KiB, 1));
     const c = await interrupted(150 * KiB);
