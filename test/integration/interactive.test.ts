@@ -210,6 +210,7 @@ describe('interactive chat in a terminal', () => {
     w.pane.type('/quit');
     w.pane.press('Enter');
     expect(await w.pane.exitCode()).toBe(0);
+    expect(w.pane.all()).toMatch(/^alice@ops> \/quit$/m);
     expect(await bobGets(w, (x) => x.from === 'alice')).toMatchObject({ text: 'last words' });
     await w.bob.waitFor((f) => f.name === 'PRESENCE' && f.payload.user === 'alice' && f.payload.online === false);
     await expect.poll(() => chatCloses(w)).toEqual(['bye']);

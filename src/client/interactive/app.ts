@@ -73,6 +73,8 @@ class App implements LinkHandlers {
   /** Aborted on leaving: transfers in progress stop (a /get keeps its part file for later). */
   readonly stop = new AbortController();
   private queue: Promise<void> = Promise.resolve();
+  /** The last reason a reconnect failed, to say a repeat briefly. */
+  private lastWhy: string | undefined;
   private finish!: (result: { code: number } | { error: unknown }) => void;
   readonly done = new Promise<{ code: number } | { error: unknown }>((r) => { this.finish = r; });
 
@@ -170,10 +172,13 @@ class App implements LinkHandlers {
   }
 
   retrying(why: string, delayMs: number): void {
-    this.note(`${why}; trying again in ${seconds(delayMs)}`);
+    // The same reason again is said briefly: a long outage is a few short lines.
+    this.note(why === this.lastWhy ? `still no connection; trying again in ${seconds(delayMs)}` : `${why}; trying again in ${seconds(delayMs)}`);
+    this.lastWhy = why;
   }
 
   reconnected(missed: number): void {
+    this.lastWhy = undefined;
     this.note(`reconnected to ${this.settings.server}${missed > 0
       ? `; the ${missed} message${missed === 1 ? '' : 's'} stored while you were away ${missed === 1 ? 'is' : 'are'} above`
       : '; nothing was missed'}`);
@@ -201,6 +206,7 @@ class App implements LinkHandlers {
     const cmd = parseLine(text);
     if (cmd.kind === 'none') return;
     if (cmd.kind === 'quit') {
+      this.print([paint(this.look(), `${this.promptText()}${text}`, '2')]);
       this.leave();
       return;
     }
