@@ -1,6 +1,7 @@
 /**
  * Interactive `chat` (SPEC §5): log in, then a prompt `user@group>` where plain text
- * goes to the current group and slash commands (commands.ts) do the rest, while
+ * goes to the current group and slash commands (parsed in commands.ts, run in
+ * actions.ts) do the rest, while
  * messages, joins and leaves, presence, file events and server notices are printed
  * above the prompt.
  *
@@ -19,22 +20,19 @@
 import { ChatError, isChatError } from '../../common/errors.js';
 import { checkName } from '../../common/names.js';
 import type { Payload } from '../../protocol/codec.js';
-import { MESSAGE_KIND } from '../../protocol/commands.js';
 import { resolveSettings, type Settings } from '../cli/options.js';
 import { storeFor } from '../cli/session.js';
-import { columns, formatGroups, formatUsers, printable, stampTime } from '../format.js';
 import type { InteractiveArgs } from './args.js';
-import { helpLines, parseLine, type Command } from './commands.js';
+import { runCommand } from './actions.js';
+import { parseLine } from './commands.js';
 import { complete } from './complete.js';
 import {
-  colourWanted, errorLines, fileEventText, groupEventText, infoLines, messageLines, noticeLines, paint, presenceText, type Look,
+  colourWanted, errorLines, fileEventText, groupEventText, messageLines, noticeLines, paint, presenceText, type Look,
 } from './display.js';
 import { type Line } from './editor.js';
 import { Link, type LinkHandlers } from './link.js';
 import { PlainScreen, TtyScreen, type Screen } from './terminal.js';
-import { readHistory } from '../cli/handlers/history.js';
-import { listPaths, runGet, runUpload } from './drive.js';
-import { formatBytes } from '../drive/types.js';
+import { listPaths } from './drive.js';
 
 export interface Io {
   stdin: NodeJS.ReadStream;
@@ -213,7 +211,7 @@ class App implements LinkHandlers {
     if (this.leaving) return;
     this.queue = this.queue.then(() => {
       if (cmd.kind !== 'say') this.print([paint(this.look(), `${this.promptText()}${text}`, '2')]);
-      return this.run(cmd, text);
+      return runCommand(this, cmd, text);
     }).catch((err: unknown) => this.fail(err));
   }
 
@@ -244,132 +242,16 @@ class App implements LinkHandlers {
   }
 
   /** A message to the server; it appears above when the server delivers it back. */
-  private send(payload: Payload): void {
+  send(payload: Payload): void {
     if (!this.link.connected) this.note('not connected: this message goes out once reconnected');
     this.link.send(payload).catch((err: unknown) => { if (!this.leaving) this.fail(err); });
   }
 
-  private needGroup(what: string): string {
+  needGroup(what: string): string {
     if (this.current) return this.current;
     const mine = this.joined();
     throw new ChatError('CHAT_ERR_USAGE', `${what}: you are not talking in a group; ${mine.length > 0
       ? `/switch to one of ${mine.map((g) => `#${g}`).join(', ')}` : '/join one first (/groups lists them)'}`);
-  }
-
-  private async run(cmd: Command, typed: string): Promise<void> {
-    const look = this.look();
-    switch (cmd.kind) {
-      case 'say': {
-        if (!this.current) {
-          this.screen.setLine(typed); // keep it: nothing was sent
-          this.needGroup('not sent');
-        }
-        this.send({ kind: MESSAGE_KIND.GROUP, target: this.current!, text: cmd.text });
-        return;
-      }
-      case 'msg':
-        this.send({ kind: MESSAGE_KIND.DIRECT, target: cmd.user, text: cmd.text });
-        return;
-      case 'all':
-        this.send({ kind: MESSAGE_KIND.ALL, target: '', text: cmd.text });
-        return;
-      case 'join': {
-        if (this.groups.get(cmd.group)) {
-          this.setCurrent(cmd.group);
-          this.note(`you are in #${cmd.group} already; now talking in it`);
-          return;
-        }
-        const { group } = await this.link.request('GROUP_JOIN', { group: cmd.group });
-        this.groups.set(cmd.group, true);
-        this.setCurrent(cmd.group);
-        this.note(`now talking in #${cmd.group} (${group.memberCount} member${group.memberCount === 1 ? '' : 's'})`);
-        return;
-      }
-      case 'leave': {
-        const group = cmd.group ?? this.needGroup('/leave needs a GROUP');
-        await this.link.request('GROUP_LEAVE', { group });
-        this.groups.set(group, false);
-        if (this.current === group) this.setCurrent(undefined);
-        this.note(`left #${group}${this.current ? '' : this.joined().length > 0 ? ` (/switch to ${this.joined().map((g) => `#${g}`).join(', ')})` : ''}`);
-        return;
-      }
-      case 'switch': {
-        if (!this.groups.get(cmd.group)) await this.refreshGroups();
-        if (!this.groups.has(cmd.group)) throw new ChatError('CHAT_ERR_NOT_FOUND', `group "${cmd.group}" not found (see: /groups)`);
-        if (!this.groups.get(cmd.group)) throw new ChatError('CHAT_ERR_PERMISSION', `you are not a member of #${cmd.group} (/join ${cmd.group})`);
-        this.setCurrent(cmd.group);
-        this.note(`now talking in #${cmd.group}`);
-        return;
-      }
-      case 'groups': {
-        const list = await this.refreshGroups();
-        if (list.length === 0) {
-          this.note('no groups yet (create one: chat group create NAME)');
-          return;
-        }
-        const lines = formatGroups(list).map((l, i) => (list[i].name === this.current ? `${l}  (current)` : l));
-        this.print(infoLines(lines, look));
-        return;
-      }
-      case 'who': {
-        if (this.current) {
-          const list = await this.refreshGroups(true);
-          const g = list.find((x) => x.name === this.current);
-          const members = (g?.members ?? []) as Payload[];
-          for (const m of members) this.users.add(m.name);
-          this.print(infoLines([`#${this.current}, ${members.length} member${members.length === 1 ? '' : 's'}:`,
-            ...columns(members.map((m) => [`  ${m.name}`, m.role, m.online ? 'online' : 'offline']))], look));
-          return;
-        }
-        const { users } = await this.link.request('USERS', { all: false });
-        this.print(infoLines(['online now:', ...formatUsers(users as Payload[]).map((l) => `  ${l}`)], look));
-        return;
-      }
-      case 'history': {
-        const group = this.needGroup('/history');
-        const lines: string[] = [];
-        let n = 0;
-        await readHistory(this.link.connection(), { kind: MESSAGE_KIND.GROUP, target: group, label: `#${group}` },
-          { afterSeq: 0, maxAgeMs: 0, last: cmd.count }, (messages) => {
-            for (const m of messages) lines.push(...messageLines(m, look));
-            n += messages.length;
-          });
-        if (n === 0) this.note(`no messages in #${group} yet`);
-        else this.print([...lines, ...noticeLines(`the last ${n} message${n === 1 ? '' : 's'} of #${group}`, look)]);
-        return;
-      }
-      case 'name': {
-        const { profile } = await this.link.request('RENAME', { displayName: cmd.displayName });
-        this.note(`your display name is now "${printable(String(profile.displayName))}"`);
-        return;
-      }
-      case 'files': {
-        const group = this.needGroup('/files');
-        const { files } = await this.link.request('FILES', { group, versions: false });
-        const list = files as Payload[];
-        this.files = list.map((f) => f.name as string);
-        if (list.length === 0) {
-          this.note(`no files in #${group} yet (/upload PATH)`);
-          return;
-        }
-        this.print(infoLines(columns(list.map((f) => [printable(f.name), `v${f.version}`, formatBytes(Number(f.size)),
-          f.uploader, stampTime(Number(f.ts))])), look));
-        return;
-      }
-      case 'upload':
-        runUpload(this, this.needGroup('/upload'), cmd.path).catch((err: unknown) => this.fail(err));
-        return;
-      case 'get':
-        runGet(this, this.needGroup('/get'), cmd.name, cmd.version).catch((err: unknown) => this.fail(err));
-        return;
-      case 'help':
-        this.print(infoLines(helpLines(), look));
-        return;
-      case 'invalid':
-        throw new ChatError('CHAT_ERR_USAGE', cmd.message);
-      default:
-        return;
-    }
   }
 }
 
