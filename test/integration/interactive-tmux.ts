@@ -9,6 +9,7 @@
  * Waiting is always polling the screen with a bounded timeout, never a fixed sleep.
  */
 import { execFileSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { ROOT } from './harness.js';
@@ -31,6 +32,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export class Pane {
   readonly socket = `chat-test-${process.pid}-${++panes}-${Date.now().toString(36)}`;
   private started = false;
+  /** Where the tmux server's socket lives (removed on kill: tmux leaves it behind). */
+  private socketPath: string | undefined;
 
   /** Starts `chat ARGS` in a new terminal of cols x rows, in `cwd`, with `env` added. */
   start(args: string[], env: Record<string, string>, opts: { cwd: string; cols?: number; rows?: number }): void {
@@ -43,6 +46,7 @@ export class Pane {
     this.tmux(['new-session', '-d', '-x', String(opts.cols ?? 100), '-y', String(opts.rows ?? 30), '-c', opts.cwd, cmd],
       { ...base, ...env });
     this.started = true;
+    this.socketPath = this.tmux(['display-message', '-p', '#{socket_path}']).trim();
   }
 
   private tmux(args: string[], env?: NodeJS.ProcessEnv): string {
@@ -128,6 +132,7 @@ export class Pane {
     } catch {
       // already gone
     }
+    if (this.socketPath) rmSync(this.socketPath, { force: true });
   }
 }
 
