@@ -242,12 +242,28 @@ async function resumeAll(argv: GetArgs, settings: Settings, out: Printer, signal
         await link.close();
       }
     } catch (err) {
-      if (signal.aborted || !isChatError(err) || jobs.length === entries.length) throw err;
-      out.error(err); // one server's trouble does not stop the others
-      failed ||= exitCodeFor(err);
+      if (signal.aborted || !isChatError(err)) throw err;
+      const e = unreachable(err, server, jobs);
+      if (jobs.length === entries.length) throw e;
+      out.error(e); // one server's trouble does not stop the others
+      failed ||= exitCodeFor(e);
     }
   }
   return failed;
+}
+
+/**
+ * A resume server that cannot be reached, said as what waits for it: the connect
+ * error's own hint (check --server / CHAT_SERVER) does not apply, since --resume goes
+ * to the server each download came from.
+ */
+function unreachable(err: ChatError, server: string, jobs: readonly Job[]): ChatError {
+  if (err.exitCode !== EXIT.NETWORK) return err;
+  const reason = err.message.replace(/^cannot reach chat server at \S+\s*/, '').replace(/\s*\(is chat-server running\?.*\)$/, '')
+    || 'is chat-server running?';
+  const what = jobs.length === 1 ? `the interrupted download of "${jobs[0].name}"` : `${jobs.length} interrupted downloads`;
+  return new ChatError('CHAT_ERR_NETWORK', `cannot reach ${server}, where ${what} came from (${reason}); `
+    + `${jobs.length === 1 ? 'it stays' : 'they stay'} in the resume log: run chat-get --resume again once the server is back`, { cause: err });
 }
 
 async function parse(args: string[]): Promise<GetArgs | undefined> {
