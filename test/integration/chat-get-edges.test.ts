@@ -77,6 +77,25 @@ describe('chat-get --resume', () => {
     expect(r.stderr).not.toContain('--server');
     expect(entries(opts)).toHaveLength(1); // the gone server's download is kept for later
   });
+
+  it('a download whose directory was removed since is dropped from the log with a note, and the others go on', async () => {
+    const data = seededBytes(5000, 22);
+    const up = await upload(ann, dir, 'moved.bin', data);
+    const { out, opts } = place();
+    const gone = join(out, 'removed-dir');
+    const common = { server: server.address, name: 'moved.bin', version: Number(up.version), size: data.length, sha256: sha256(data) };
+    logEntry(opts.stateDir, { ...common, target: join(gone, 'moved.bin'), started: 1 });
+    logEntry(opts.stateDir, { ...common, target: join(out, 'moved.bin') });
+
+    const r = await chatGet(opts, ['--resume']);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe(`chat-get: dropped the interrupted download of "moved.bin" to ${join(gone, 'moved.bin')}: `
+      + `its directory is gone (to fetch it again: chat-get -g ops -o DIR/ moved.bin)\n`);
+    expect(r.stdout).toBe('saved moved.bin v1 → ./out/moved.bin (4.9 KiB)\n');
+    expect(fs.existsSync(gone)).toBe(false); // not made again behind the user's back
+    expect(entries(opts)).toEqual([]);
+    expect((await chatGet(opts, ['--resume'])).stderr).toMatch(/^chat-get: nothing to resume/);
+  });
 });
 
 void chat;

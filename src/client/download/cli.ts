@@ -24,6 +24,7 @@
  *  - progress bars (cli-progress, stderr) only on a TTY without --json, --quiet or
  *    --no-progress (SPEC §2).
  */
+import fs from 'node:fs';
 import path from 'node:path';
 import { formatHostPort, parseHostPort } from '../../common/address.js';
 import { ChatError, EXIT, exitCodeFor, isChatError } from '../../common/errors.js';
@@ -39,7 +40,7 @@ import { progressWanted, startProgress, type ProgressBars } from '../drive/progr
 import { formatBytes } from '../drive/types.js';
 import { jsonLine, printable } from '../format.js';
 import { downloadFile, type DownloadRequest, type DownloadResult } from './download.js';
-import { listEntries } from './resume-log.js';
+import { dropEntry, listEntries, type DownloadMeta } from './resume-log.js';
 import { planTargets, resolveFiles } from './targets.js';
 
 export interface GetArgs extends CommonArgs {
@@ -220,12 +221,28 @@ async function resumeAll(argv: GetArgs, settings: Settings, out: Printer, signal
   const output = single(argv.output, '-o', 'get');
   const root = stateDir(settings.env);
   const inside = output === undefined ? undefined : path.resolve(output);
-  const entries = listEntries(root).filter((m) => inside === undefined || !path.relative(inside, m.target).startsWith('..'));
-  if (entries.length === 0) {
+  const listed = listEntries(root).filter((m) => inside === undefined || !path.relative(inside, m.target).startsWith('..'));
+  let failed = 0;
+  const entries: DownloadMeta[] = [];
+  for (const m of listed) {
+    if (dirExists(path.dirname(m.target))) {
+      entries.push(m);
+      continue;
+    }
+    // The user removed the directory: the download is given up, not made again there.
+    try {
+      await dropEntry(root, m.target);
+      out.note(`dropped the interrupted download of "${printable(m.name)}" to ${m.target}: its directory is gone `
+        + `(to fetch it again: chat-get -g ${m.group} -o DIR/ ${shellWord(m.name)})`);
+    } catch (err) {
+      out.error(err);
+      failed ||= exitCodeFor(err);
+    }
+  }
+  if (listed.length === 0) {
     out.note(`nothing to resume${inside ? ` in ${inside}` : ''} (resume log: ${path.join(root, 'downloads')})`);
     return EXIT.OK;
   }
-  let failed = 0;
   for (const server of [...new Set(entries.map((m) => m.server))]) {
     const address = parseHostPort(server);
     const s: Settings = { ...settings, address, server: formatHostPort(address), credentials: { ...settings.credentials, server } };
@@ -264,6 +281,19 @@ function unreachable(err: ChatError, server: string, jobs: readonly Job[]): Chat
   const what = jobs.length === 1 ? `the interrupted download of "${jobs[0].name}"` : `${jobs.length} interrupted downloads`;
   return new ChatError('CHAT_ERR_NETWORK', `cannot reach ${server}, where ${what} came from (${reason}); `
     + `${jobs.length === 1 ? 'it stays' : 'they stay'} in the resume log: run chat-get --resume again once the server is back`, { cause: err });
+}
+
+/**
+ * A FILE argument as shell words, quoted only when it needs it, for commands shown in
+ * messages; one starting with '-' comes after `--` (so it must be the last argument).
+ */
+export function shellWord(word: string): string {
+  const quoted = /^[A-Za-z0-9._@%+=:,/-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+  return word.startsWith('-') ? `-- ${quoted}` : quoted;
+}
+
+function dirExists(dir: string): boolean {
+  return fs.statSync(dir, { throwIfNoEntry: false })?.isDirectory() ?? false;
 }
 
 async function parse(args: string[]): Promise<GetArgs | undefined> {

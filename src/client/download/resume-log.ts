@@ -307,6 +307,16 @@ export async function writeAll(fh: FileHandle, buf: Uint8Array, position: number
   }
 }
 
+/** Removes the entry of `target` (under its lock: 6 while a chat-get works on it). */
+export async function dropEntry(root: string, target: string): Promise<void> {
+  const entry = await ResumeEntry.open(root, target);
+  try {
+    await entry.remove();
+  } finally {
+    await entry.release();
+  }
+}
+
 /** Every entry with a readable header under `root` (for `chat-get --resume`), oldest first. */
 export function listEntries(root: string): DownloadMeta[] {
   let names: string[];

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { lineFor, shownPath } from '../../../src/client/download/cli.js';
+import { lineFor, shellWord, shownPath } from '../../../src/client/download/cli.js';
 import { isPattern, matchNames, planTargets, resolveFiles } from '../../../src/client/download/targets.js';
 import { ChatError } from '../../../src/common/errors.js';
 import { bytes, fakeDrive, login } from './download-fake.js';
@@ -84,6 +84,14 @@ describe('output words', () => {
   it('paths under the current directory are shown as ./x', () => {
     expect(shownPath(path.join(dir, 'a', 'b.pdf'), dir)).toBe('./a/b.pdf');
     expect(shownPath('/elsewhere/b.pdf', dir)).toBe('/elsewhere/b.pdf');
+  });
+
+  it('names in suggested commands are one shell word each', () => {
+    expect(shellWord('report.pdf')).toBe('report.pdf');
+    expect(shellWord('a b\'c')).toBe(`'a b'\\''c'`);
+    expect(shellWord('~x')).toBe(`'~x'`);
+    expect(shellWord('*.log')).toBe(`'*.log'`);
+    expect(shellWord('-rf')).toBe('-- -rf');
   });
 
   it('errors are one chat-get: line', () => {
