@@ -98,4 +98,27 @@ describe('chat-get --resume', () => {
   });
 });
 
+describe('chat-get targets', () => {
+  it('two arguments for one target: the same version is fetched once, two versions are refused (2) before anything is written', async () => {
+    const v1 = seededBytes(1000, 23);
+    const v2 = seededBytes(2000, 24);
+    await upload(ann, dir, 'twice.txt', v1);
+    await upload(ann, dir, 'twice.txt', v2);
+    const { out, opts } = place();
+
+    const same = await chatGet(opts, ['-g', 'ops', 'twice.txt', 'twice.txt@2', 'twic?.txt', '-o', `${out}/`]);
+    expect(same).toMatchObject({ code: 0, stderr: '', stdout: 'saved twice.txt v2 → ./out/twice.txt (2.0 KiB)\n' });
+
+    for (const args of [['twice.txt@1', 'twice.txt'], ['twice.txt', 'twice.txt@1'], ['twi*', 'twice.txt@1']]) {
+      fs.rmSync(join(out, 'twice.txt'), { force: true });
+      const r = await chatGet(opts, ['-g', 'ops', ...args, '-o', `${out}/`]);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toMatch(/^chat-get: "twice\.txt(@1)?" and "twice\.txt(@1)?" would both be saved as .*\/out\/twice\.txt: fetch one of them in another run, with -o FILE\n$/);
+      expect(fs.readdirSync(out)).toEqual([]);
+    }
+    expect(fileSha).toBeDefined();
+  });
+});
+
 void chat;

@@ -206,7 +206,7 @@ async function getFiles(argv: GetArgs, settings: Settings, out: Printer, signal:
   try {
     const wanted = await resolveFiles(link.conn, group, files).catch((err: unknown) => { throw withHint(err, hintsFor(group)); });
     const planned = planTargets(wanted, output);
-    return await fetchAll(link, planned.map((p) => ({ group, ...p })), argv, out, signal);
+    return await fetchAll(link, planned.map((p) => ({ group, name: p.name, version: p.version, target: p.target })), argv, out, signal);
   } finally {
     out.stopBars();
     await link.close();

@@ -7,7 +7,9 @@
  *    characters; otherwise a pattern with glob characters (picomatch, shell-like: `*`
  *    does not match a leading dot) is matched against the group's names (FILES), and
  *    no match is 4. `@VERSION` selects a version of a name; after a pattern it is a
- *    usage error. The same name twice is fetched once;
+ *    usage error. The same name at the same version (`x`, `x@3` with 3 the latest, a
+ *    pattern matching x) is fetched once; two versions of a name for one target are
+ *    refused (2), since the second would silently replace the first;
  *  - every argument is resolved before anything is fetched, so a missing one fails
  *    the run (4) with nothing written; a refusal (5) says nothing about the files;
  *  - `-o`: an existing directory, or a path ending in `/` (created), receives the files
@@ -29,6 +31,8 @@ export interface Wanted {
   name: string;
   /** Undefined: the latest. */
   version?: number;
+  /** The version the server named when the argument was resolved (for duplicates and messages). */
+  resolved?: number;
 }
 
 export interface Planned extends Wanted {
@@ -51,19 +55,20 @@ export function matchNames(pattern: string, names: readonly string[]): string[] 
 export async function resolveFiles(conn: ChatConnection, group: string, args: readonly string[]): Promise<Wanted[]> {
   const out: Wanted[] = [];
   const seen = new Set<string>();
+  // The same name at the same version, however it was asked for, is fetched once.
   const add = (w: Wanted): void => {
-    const key = `${w.name}\u0000${w.version ?? 0}`;
+    const key = `${w.name}\u0000${w.resolved ?? w.version ?? 0}`;
     if (!seen.has(key)) {
       seen.add(key);
       out.push(w);
     }
   };
-  let listing: string[] | undefined;
+  let listing: Array<{ name: string; version: number }> | undefined;
   for (const arg of args) {
     const { name, version } = splitFileVersion(arg);
     try {
-      await conn.request('FILE_INFO', { group, name, version: version ?? 0 });
-      add({ name, version });
+      const { file } = await conn.request('FILE_INFO', { group, name, version: version ?? 0 });
+      add({ name, version, resolved: Number((file as Payload).version) });
       continue;
     } catch (err) {
       if (!isChatError(err, 'CHAT_ERR_NOT_FOUND') || !isPattern(name)) throw err;
@@ -71,12 +76,14 @@ export async function resolveFiles(conn: ChatConnection, group: string, args: re
     if (version !== undefined) {
       throw new ChatError('CHAT_ERR_USAGE', `"${arg}": a version cannot follow a pattern (give exact names with @VERSION)`);
     }
-    listing ??= ((await conn.request('FILES', { group, versions: false })).files as Payload[]).map((f) => String(f.name));
-    const hits = matchNames(name, listing);
+    listing ??= ((await conn.request('FILES', { group, versions: false })).files as Payload[])
+      .map((f) => ({ name: String(f.name), version: Number(f.version) }));
+    const latest = new Map(listing.map((f) => [f.name, f.version]));
+    const hits = matchNames(name, [...latest.keys()]);
     if (hits.length === 0) {
       throw new ChatError('CHAT_ERR_NOT_FOUND', `no file in #${group} matches "${name}" (see: chat files -g ${group})`);
     }
-    for (const n of hits) add({ name: n });
+    for (const n of hits) add({ name: n, resolved: latest.get(n) });
   }
   return out;
 }
@@ -105,7 +112,16 @@ export function planTargets(items: readonly Wanted[], output: string | undefined
       `-o ${output} names one file, but ${items.length} files are to be fetched (give a directory: -o ${output}/)`);
   }
   const planned = items.map((w) => ({ ...w, target: file ?? path.join(dir!, safeName(w.name)) }));
-  const targets = new Set(planned.map((p) => p.target));
+  const byTarget = new Map<string, Planned>();
+  for (const p of planned) {
+    const other = byTarget.get(p.target);
+    if (other) {
+      throw new ChatError('CHAT_ERR_USAGE', `"${argOf(other)}" and "${argOf(p)}" would both be saved as ${p.target}: `
+        + 'fetch one of them in another run, with -o FILE');
+    }
+    byTarget.set(p.target, p);
+  }
+  const targets = new Set(byTarget.keys());
   for (const p of planned) {
     if (targets.has(`${p.target}.part`)) {
       throw new ChatError('CHAT_ERR_USAGE',
@@ -120,6 +136,10 @@ export function planTargets(items: readonly Wanted[], output: string | undefined
     }
   }
   return planned;
+}
+
+function argOf(w: Wanted): string {
+  return w.version === undefined ? w.name : `${w.name}@${w.version}`;
 }
 
 /** `name` as a path component, or a refusal: the server should never have stored it. */

@@ -51,6 +51,7 @@ describe('planTargets (-o)', () => {
     expect(() => planTargets([{ name: '../x' }], undefined, dir)).toThrow(/not safe to write here/);
     expect(() => planTargets([{ name: '.' }], undefined, dir)).toThrow(/not safe to write here/);
     expect(() => planTargets([{ name: 'x' }, { name: 'x.part' }], undefined, dir)).toThrow(/would be both a file fetched and the part file/);
+    expect(() => planTargets([{ name: 'x', version: 1 }, { name: 'x' }], undefined, dir)).toThrow(/^"x@1" and "x" would both be saved as /);
     // -o FILE picks the local name, whatever the server's
     expect(planTargets([{ name: 'weird' }], 'ok.bin', dir)[0].target).toBe(path.join(dir, 'ok.bin'));
   });
@@ -63,8 +64,9 @@ describe('resolveFiles', () => {
       for (const n of ['a.log', 'b.log', 'c.txt', 'x*y']) drive.put('ops', n, bytes(10));
       drive.put('ops', 'c.txt', bytes(20));
       const conn = await login(server);
-      expect(await resolveFiles(conn, 'ops', ['*.log', 'c.txt@1', 'x*y', 'a.log'])).toEqual([
-        { name: 'a.log' }, { name: 'b.log' }, { name: 'c.txt', version: 1 }, { name: 'x*y' },
+      expect(await resolveFiles(conn, 'ops', ['*.log', 'c.txt@1', 'x*y', 'a.log', 'c.txt@2', 'c.txt'])).toEqual([
+        { name: 'a.log', resolved: 1 }, { name: 'b.log', resolved: 1 }, { name: 'c.txt', version: 1, resolved: 1 },
+        { name: 'x*y', version: undefined, resolved: 1 }, { name: 'c.txt', version: 2, resolved: 2 },
       ]);
       await expect(resolveFiles(conn, 'ops', ['*.pdf'])).rejects.toMatchObject({ code: 'CHAT_ERR_NOT_FOUND', message: 'no file in #ops matches "*.pdf" (see: chat files -g ops)' });
       await expect(resolveFiles(conn, 'ops', ['nope.txt'])).rejects.toMatchObject({ code: 'CHAT_ERR_NOT_FOUND' });
