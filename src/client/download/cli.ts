@@ -28,7 +28,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { formatHostPort, parseHostPort } from '../../common/address.js';
 import { ChatError, EXIT, exitCodeFor, isChatError } from '../../common/errors.js';
-import { checkName } from '../../common/names.js';
+import { checkFileName, checkName, splitFileVersion } from '../../common/names.js';
 import { logIn, resume, type Session } from '../auth.js';
 import { withHint, type Hints } from '../cli/hints.js';
 import { resolveSettings, single, type CommonArgs, type Settings } from '../cli/options.js';
@@ -201,6 +201,9 @@ async function getFiles(argv: GetArgs, settings: Settings, out: Printer, signal:
   const group = checkName('group', String(g));
   const files = (argv.files ?? []).map(String);
   if (files.length === 0) throw new ChatError('CHAT_ERR_USAGE', 'give the files to fetch: FILE[@VERSION]... (see: chat-get --help)');
+  // Checked before connecting, with the words of `chat rm`: no name the drive would
+  // refuse can match, so it is a usage error (2), not "not found".
+  for (const arg of files) checkFileName(splitFileVersion(arg).name);
   const output = single(argv.output, '-o', 'get');
   const link = await Link.open(settings);
   try {
