@@ -53,6 +53,8 @@ export const ERROR_CODES = {
   CHAT_ERR_USAGE: { wire: 100, exit: EXIT.USAGE, meaning: 'bad flags or arguments (client side)' },
   CHAT_ERR_NETWORK: { wire: 101, exit: EXIT.NETWORK, meaning: 'server unreachable or connection lost (client side)' },
   CHAT_ERR_TIMEOUT: { wire: 102, exit: EXIT.TIMEOUT, meaning: 'timed out (client side)' },
+  // Also sent by servers since the drive (UPLOAD_END: the bytes do not match the
+  // declared sha256), under the number it had when it was client-side only.
   CHAT_ERR_INTEGRITY: { wire: 103, exit: EXIT.INTEGRITY, meaning: 'checksum mismatch or corrupt data' },
 } as const satisfies Record<string, ErrorCodeInfo>;
 
