@@ -192,6 +192,15 @@ export async function main(argv: string[]): Promise<number> {
       .option('json', { type: 'boolean', describe: 'one JSON object on stdout' })
       .option('quiet', { type: 'boolean', describe: 'only errors on stderr' }),
     async (a) => { code = await (await import('./tools/verify.js')).runVerify(a); })
+    // No chat-server flag takes a list: a flag given twice is a usage error, as in
+    // `chat` (src/client/cli/options.ts), not an array reaching the code as one value.
+    .middleware((a) => {
+      for (const [key, value] of Object.entries(a)) {
+        if (key === '_' || key.includes('-') || !Array.isArray(value)) continue;
+        const flag = key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+        throw usage(`--${flag} given ${value.length} times; give it once (see: chat-server --help)`);
+      }
+    }, true)
     .strict()
     .help()
     .version(false)

@@ -61,6 +61,15 @@ describe('chat-server useradd / passwd', () => {
     expect(await main(['frobnicate'])).toBe(2);
     for (const line of stderr) expect(line.trimEnd().split('\n')).toHaveLength(1);
   });
+
+  it('a flag given twice is a usage error naming it, not an internal error', async () => {
+    expect(await main(['start', '--log-level', 'info', '--log-level', 'debug', '--data', dir])).toBe(2);
+    expect(stderr.at(-1)).toMatch(/^chat-server: --log-level given 2 times; give it once/);
+    expect(await main(['status', '--data', dir, '--data', dir])).toBe(2);
+    expect(stderr.at(-1)).toMatch(/^chat-server: --data given 2 times/);
+    expect(await main(['start', '--max-file-size', '10', '--max-file-size', '20', '--data', dir])).toBe(2);
+    expect(stderr.at(-1)).toMatch(/^chat-server: --max-file-size given 2 times/);
+  });
 });
 
 describe('chat-server start limit flags', () => {
