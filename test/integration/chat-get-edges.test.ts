@@ -120,6 +120,58 @@ describe('chat-get targets', () => {
   });
 });
 
+describe('chat-get -o and local names', () => {
+  it('-o paths that cannot work are refused (2) before anything is fetched, each saying what to do', async () => {
+    const data = seededBytes(3000, 25);
+    await upload(ann, dir, 'plain.txt', data);
+    await upload(ann, dir, 'other.txt', data);
+    await upload(ann, dir, 'sub', data);
+    const { out, opts } = place();
+    fs.writeFileSync(join(out, 'afile'), 'mine');
+    fs.mkdirSync(join(out, 'sub'));
+    const cases: Array<[string[], RegExp]> = [
+      [['plain.txt', 'other.txt', '-o', 'out/afile'],
+        /^chat-get: -o out\/afile names one file, but 2 files are to be fetched \(give a directory: -o DIR\/\)\n$/],
+      [['plain.txt', '-o', 'out/afile/'], /^chat-get: -o out\/afile\/: .*\/out\/afile is a file, not a directory \(give a directory, or -o FILE\)\n$/],
+      [['plain.txt', '-o', 'out/no/such/dir/x.txt'],
+        /^chat-get: cannot save to .*\/out\/no\/such\/dir\/x\.txt: the directory .*\/out\/no\/such\/dir does not exist \(create it first, or give -o DIR\/ to have it made\)\n$/],
+      [['plain.txt', '-o', 'out/afile/x.txt'], /^chat-get: cannot save to .*\/out\/afile\/x\.txt: .*\/out\/afile is not a directory/],
+      [['plain.txt', 'sub', '-o', 'out'], /^chat-get: cannot save "sub" as .*\/out\/sub: that is a directory \(give another -o DIR\/, or fetch it alone with -o FILE\)\n$/],
+      [['plain.txt', '-o', '-'], /^chat-get: -o -: chat-get saves verified files only, never to stdout; give a file name \(then read it from there\)\n$/],
+    ];
+    for (const [args, msg] of cases) {
+      const r = await chatGet(opts, ['-g', 'ops', ...args]);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr, args.join(' ')).toMatch(msg);
+      expect(r.stdout).toBe('');
+    }
+    expect(fs.readdirSync(out).sort()).toEqual(['afile', 'sub']);
+    expect(fs.readdirSync(join(out, 'sub'))).toEqual([]);
+    expect(fs.readFileSync(join(out, 'afile'), 'utf8')).toBe('mine');
+    expect(entries(opts)).toEqual([]);
+  });
+
+  it('names valid on the server but awkward here: "." needs -o FILE (2); dot and dash names are saved as asked', async () => {
+    const data = seededBytes(100, 26);
+    for (const name of ['.', '.profile', '-rf']) await upload(ann, dir, name, data);
+    const { out, opts } = place();
+    const dot = await chatGet(opts, ['-g', 'ops', '.', '-o', `${out}/`]);
+    expect(dot.code).toBe(2);
+    expect(dot.stderr).toBe('chat-get: the file "." cannot be saved under its own name here; give -o FILE to choose one\n');
+    expect(await chatGet(opts, ['-g', 'ops', '.', '-o', join(out, 'dot.bin')])).toMatchObject({ code: 0, stderr: '' });
+    // '*' skips names starting with '.', as a shell does; asked by name (or '.*'), they come.
+    const star = await chatGet(opts, ['-g', 'ops', '*', '-o', `${out}/`, '--json']);
+    expect(jsonLines(star.stdout).map((l) => l.name)).not.toContain('.profile');
+    expect(jsonLines(star.stdout).map((l) => l.name)).toContain('-rf');
+    expect((await chatGet(opts, ['-g', 'ops', '-o', `${out}/`, '--', '.profile'])).code).toBe(0);
+    expect(fileSha(join(out, '.profile'))).toBe(sha256(data));
+    expect(fileSha(join(out, '-rf'))).toBe(sha256(data));
+    const dash = await chatGet(opts, ['-g', 'ops', '-rf']);
+    expect(dash.code).toBe(2);
+    expect(dash.stderr).toMatch(/^chat-get: unknown arguments: r, f \(see: chat-get --help; a FILE starting with '-' goes after --: chat-get -g GROUP -- -FILE\)\n$/);
+  });
+});
+
 describe('chat-get arguments', () => {
   it('FILE[@VERSION] is checked before connecting, as chat rm checks it: a bad name or version is 2 with the same words', async () => {
     const { opts } = place();

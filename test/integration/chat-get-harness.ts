@@ -134,7 +134,7 @@ export async function upload(o: ChatOptions, dir: string, name: string, data: Bu
   const src = join(dir, `upload-${process.hrtime.bigint()}`);
   fs.writeFileSync(src, data);
   try {
-    const r = await chat(o, ['upload', '-g', group, src, '--as', name, '--json']);
+    const r = await chat(o, ['upload', '-g', group, src, `--as=${name}`, '--json']);
     if (r.code !== 0) throw new Error(`chat upload ${name}: ${r.code} ${r.stderr}`);
     return JSON.parse(r.stdout.trim().split('\n').pop()!) as Record<string, unknown>;
   } finally {

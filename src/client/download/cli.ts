@@ -330,7 +330,11 @@ async function parse(args: string[]): Promise<GetArgs | undefined> {
     let what = (err as Error).message.split('\n')[0].trim();
     const flag = /^Not enough arguments following: (\S+)/.exec(what)?.[1];
     if (flag) what = `${flag.length === 1 ? '-' : '--'}${flag} needs a value`;
-    throw new ChatError('CHAT_ERR_USAGE', `${what.charAt(0).toLowerCase()}${what.slice(1)} (see: chat-get --help)`);
+    // `chat-get -g ops -rf` reads as flags r and f: say how to name such a file.
+    const dashName = /^Unknown argument/i.test(what) && args.slice(0, (args.indexOf('--') + 1 || args.length + 1) - 1)
+      .some((a) => /^-[^-]/.test(a) && !['-g', '-o', '-h'].includes(a));
+    const hint = dashName ? "; a FILE starting with '-' goes after --: chat-get -g GROUP -- -FILE" : '';
+    throw new ChatError('CHAT_ERR_USAGE', `${what.charAt(0).toLowerCase()}${what.slice(1)} (see: chat-get --help${hint})`);
   }
   if (argv.help) return undefined;
   // FILE arguments are the positionals (there are no subcommands).

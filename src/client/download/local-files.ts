@@ -39,6 +39,7 @@ export function localError(err: unknown): string {
     ENOENT: 'no such file or directory', EACCES: 'permission denied', EPERM: 'operation not permitted',
     ENOSPC: 'no space left on the device', EROFS: 'read-only file system', EISDIR: 'is a directory',
     ENOTDIR: 'a path component is not a directory', EDQUOT: 'disk quota exceeded', EIO: 'input/output error',
+    EEXIST: 'a file of that name is in the way',
   };
   return e?.code && words[e.code] ? `${words[e.code]} (${e.code})` : String(e?.message ?? err);
 }

@@ -15,8 +15,13 @@
  *  - `-o`: an existing directory, or a path ending in `/` (created), receives the files
  *    under their names; any other path is the target file itself, allowed only when
  *    exactly one file is fetched (else 2). Default: the current directory;
+ *  - `-o` paths that cannot work are refused (2) before anything is fetched: `-` (no
+ *    stdout: only verified files are delivered), `X/` where X is a file, a FILE whose
+ *    directory does not exist, a target that is an existing directory;
  *  - a name that is not safe as a file name here (SPEC §8 rules, or "."), or two
  *    targets where one is the other's `.part`, is refused before anything is fetched.
+ *    Other names are used as they are: `.profile` is saved as a hidden file when asked
+ *    for (patterns skip it, as a shell's do), `-rf` as ./-rf.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -88,44 +93,48 @@ export async function resolveFiles(conn: ChatConnection, group: string, args: re
   return out;
 }
 
-/** Whether `output` (relative to `cwd`) names a directory to put files in (see the module contract). */
-export function isDirectoryOutput(output: string, cwd = process.cwd()): boolean {
-  if (output.endsWith('/') || output.endsWith(path.sep)) return true;
-  return fs.statSync(path.resolve(cwd, output), { throwIfNoEntry: false })?.isDirectory() ?? false;
-}
-
 /** Targets for `items` under `-o output` (cwd when undefined); creates a `DIR/` given with a slash. */
 export function planTargets(items: readonly Wanted[], output: string | undefined, cwd = process.cwd()): Planned[] {
   let dir: string | undefined = cwd;
   let file: string | undefined;
   if (output !== undefined) {
-    if (output === '') throw new ChatError('CHAT_ERR_USAGE', '-o needs a directory or a file path (see: chat-get --help)');
+    if (output === '') throw usage('-o needs a directory or a file path (see: chat-get --help)');
+    if (output === '-') throw usage('-o -: chat-get saves verified files only, never to stdout; give a file name (then read it from there)');
     const abs = path.resolve(cwd, output);
-    if (isDirectoryOutput(output, cwd)) dir = abs;
+    const st = statOf(abs);
+    if (output.endsWith('/') || output.endsWith(path.sep)) {
+      if (st && !st.isDirectory()) {
+        throw usage(`-o ${output}: ${abs} is ${st.isFile() ? 'a file, not' : 'not'} a directory (give a directory, or -o FILE)`);
+      }
+      dir = abs;
+    } else if (st?.isDirectory()) dir = abs;
     else {
       dir = undefined;
       file = abs;
     }
   }
-  if (file !== undefined && items.length !== 1) {
-    throw new ChatError('CHAT_ERR_USAGE',
-      `-o ${output} names one file, but ${items.length} files are to be fetched (give a directory: -o ${output}/)`);
+  if (file !== undefined) {
+    if (items.length !== 1) {
+      throw usage(`-o ${output} names one file, but ${items.length} files are to be fetched (give a directory: -o ${statOf(file) ? 'DIR' : output}/)`);
+    }
+    const parent = path.dirname(file);
+    const pst = statOf(parent);
+    if (!pst) throw usage(`cannot save to ${file}: the directory ${parent} does not exist (create it first, or give -o DIR/ to have it made)`);
+    if (!pst.isDirectory()) throw usage(`cannot save to ${file}: ${parent} is not a directory`);
   }
   const planned = items.map((w) => ({ ...w, target: file ?? path.join(dir!, safeName(w.name)) }));
   const byTarget = new Map<string, Planned>();
   for (const p of planned) {
     const other = byTarget.get(p.target);
-    if (other) {
-      throw new ChatError('CHAT_ERR_USAGE', `"${argOf(other)}" and "${argOf(p)}" would both be saved as ${p.target}: `
-        + 'fetch one of them in another run, with -o FILE');
-    }
+    if (other) throw usage(`"${argOf(other)}" and "${argOf(p)}" would both be saved as ${p.target}: fetch one of them in another run, with -o FILE`);
     byTarget.set(p.target, p);
+    if (file === undefined && statOf(p.target)?.isDirectory()) {
+      throw usage(`cannot save "${p.name}" as ${p.target}: that is a directory (give another -o DIR/, or fetch it alone with -o FILE)`);
+    }
   }
-  const targets = new Set(byTarget.keys());
   for (const p of planned) {
-    if (targets.has(`${p.target}.part`)) {
-      throw new ChatError('CHAT_ERR_USAGE',
-        `${p.target}.part would be both a file fetched and the part file of ${p.target}: fetch them in separate runs or to separate directories`);
+    if (byTarget.has(`${p.target}.part`)) {
+      throw usage(`${p.target}.part would be both a file fetched and the part file of ${p.target}: fetch them in separate runs or to separate directories`);
     }
   }
   if (dir !== undefined && output !== undefined) {
@@ -138,15 +147,33 @@ export function planTargets(items: readonly Wanted[], output: string | undefined
   return planned;
 }
 
+function usage(message: string): ChatError {
+  return new ChatError('CHAT_ERR_USAGE', message);
+}
+
+/** lstat-free stat of `p`; undefined when nothing is there (or a component is not a directory). */
+function statOf(p: string): fs.Stats | undefined {
+  try {
+    return fs.statSync(p, { throwIfNoEntry: false });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined;
+    throw err;
+  }
+}
+
 function argOf(w: Wanted): string {
   return w.version === undefined ? w.name : `${w.name}@${w.version}`;
 }
 
-/** `name` as a path component, or a refusal: the server should never have stored it. */
+/**
+ * `name` as a path component. "." is a valid drive name that no file here can have
+ * (2: the user picks one with -o FILE); a name that fails checkFileName the server
+ * should never have stored (a protocol fault).
+ */
 function safeName(name: string): string {
+  if (name === '.') throw usage('the file "." cannot be saved under its own name here; give -o FILE to choose one');
   try {
     checkFileName(name);
-    if (name === '.') throw new ChatError('CHAT_ERR_INVALID', 'file name "." is invalid');
   } catch (err) {
     throw new ChatError('CHAT_ERR_PROTOCOL',
       `the server listed a file name that is not safe to write here (${(err as Error).message}); give -o FILE to choose the name`, { cause: err });

@@ -49,7 +49,7 @@ describe('planTargets (-o)', () => {
 
   it('refuses names unsafe as local file names, and a target that is another one\'s part file', () => {
     expect(() => planTargets([{ name: '../x' }], undefined, dir)).toThrow(/not safe to write here/);
-    expect(() => planTargets([{ name: '.' }], undefined, dir)).toThrow(/not safe to write here/);
+    expect(() => planTargets([{ name: '.' }], undefined, dir)).toThrow(/^the file "\." cannot be saved under its own name here; give -o FILE/);
     expect(() => planTargets([{ name: 'x' }, { name: 'x.part' }], undefined, dir)).toThrow(/would be both a file fetched and the part file/);
     expect(() => planTargets([{ name: 'x', version: 1 }, { name: 'x' }], undefined, dir)).toThrow(/^"x@1" and "x" would both be saved as /);
     // -o FILE picks the local name, whatever the server's
