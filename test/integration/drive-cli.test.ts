@@ -5,13 +5,14 @@
  * byte is sent, the size limit, partial failures, and a 20 MiB file whose sha256 the
  * server agrees with, read back byte for byte.
  */
+import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChatConnection } from '../../src/client/connection.js';
 import { parseHostPort } from '../../src/common/address.js';
 import { bytes, download, sha } from './drive-helpers.js';
-import { chat, startServer, tempDir, type ChatOptions, type ChatResult, type ServerProcess } from './harness.js';
+import { chat, ROOT, startServer, tempDir, type ChatOptions, type ChatResult, type ServerProcess } from './harness.js';
 
 let server: ServerProcess;
 let small: ServerProcess; // --max-file-size 1000
@@ -39,6 +40,20 @@ function local(path: string, content: string | Buffer): string {
   mkdirSync(join(full, '..'), { recursive: true });
   writeFileSync(full, content);
   return full;
+}
+
+/** `chat ARGS…` run in `cwd` with `input` on stdin (bytes), as `user`. */
+function chatIn(cwd: string, user: string, args: string[], input: Buffer | string = ''): Promise<ChatResult> {
+  const o = as(user);
+  const env: NodeJS.ProcessEnv = { ...process.env, CHAT_SERVER: o.server, CHAT_CONFIG_DIR: o.configDir, CHAT_USER: user, CHAT_PASSWORD: o.password, NO_COLOR: '1' };
+  const proc = spawn(process.execPath, [join(ROOT, 'bin/chat.js'), ...args], { cwd, env, stdio: ['pipe', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  proc.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
+  proc.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+  proc.stdin.on('error', () => undefined); // a run that never reads stdin may exit first
+  proc.stdin.end(input);
+  return new Promise((res) => proc.on('close', (code) => res({ code: code ?? -1, stdout, stderr })));
 }
 
 beforeAll(async () => {
@@ -179,6 +194,43 @@ describe('chat upload / files / rm', () => {
     expect(lines(r.stdout)).toEqual([expect.stringMatching(/^uploaded bobs-notes\.txt v1 /)]);
     expect(lines(r.stderr)).toEqual([expect.stringMatching(new RegExp(`^chat: "${theirs}": `)), 'chat: 1 of 2 files was not uploaded (see above)']);
     expect((await versions('ops')).filter((v) => v.startsWith('q1') || v.startsWith('bobs'))).toEqual(['bobs-notes.txt@1', 'q1.pdf@1', 'q1.pdf@2']);
+  });
+
+  it('names starting with "-": upload and rm take them after -- (and rm takes "-" itself); none is dropped', async () => {
+    const cwd = join(dir, 'dashes');
+    local('dashes/-notes.txt', 'dash notes');
+    local('dashes/plain.txt', 'plain');
+    const up = await chatIn(cwd, 'alice', ['upload', '-g', 'ops', '--json', '--', '-notes.txt', 'plain.txt']);
+    expect(up.code, up.stderr).toBe(0);
+    expect(objects(up.stdout).map((f) => f.name)).toEqual(['-notes.txt', 'plain.txt']);
+    await ok('alice', ['upload', '-g', 'ops', join(cwd, 'plain.txt'), '--as=-']);
+    expect(await chatIn(cwd, 'alice', ['rm', '-g', 'ops', '--', '-notes.txt'])).toMatchObject({ code: 0, stdout: 'removed -notes.txt from #ops (1 version)\n' });
+    expect(await chatIn(cwd, 'alice', ['rm', '-g', 'ops', '-'])).toMatchObject({ code: 0, stdout: 'removed - from #ops (1 version)\n' });
+    const two = await chatIn(cwd, 'alice', ['rm', '-g', 'ops', 'plain.txt', 'other.txt']);
+    expect(two).toMatchObject({ code: 2, stdout: '' });
+    expect(two.stderr).toMatch(/^chat: give one file: NAME or NAME@VERSION \(see: chat rm --help\)\n$/);
+    expect((await versions('ops')).filter((v) => v.startsWith('-') || v.startsWith('plain'))).toEqual(['plain.txt@1']);
+    await ok('alice', ['rm', '-g', 'ops', 'plain.txt']);
+  });
+
+  it('"-" uploads stdin under --as NAME (spooled, so its size is known before the first byte); without --as or with other files it is 2', async () => {
+    const data = bytes(3 * 1024 * 1024 + 5, 7);
+    const r = await chatIn(dir, 'alice', ['upload', '-g', 'ops', '-', '--as', 'piped.bin', '--json'], data);
+    expect(r.code, r.stderr).toBe(0);
+    expect(objects(r.stdout)).toEqual([expect.objectContaining({ name: 'piped.bin', version: 1, size: data.length, sha256: sha(data) })]);
+    const empty = await chatIn(dir, 'alice', ['upload', '-g', 'ops', '-', '--as', 'empty-pipe.txt']);
+    expect(empty.stdout).toMatch(/^uploaded empty-pipe\.txt v1 \(0 B, /);
+    const before = await versions('ops');
+    for (const [args, msg] of [
+      [['-'], /^chat: "-" uploads stdin, which needs a name: give --as NAME \(see: chat upload --help\)\n$/],
+      [['-', local('stdin/other.txt', 'x'), '--as', 'x.txt'], /^chat: "-" \(stdin\) is uploaded alone: chat upload -g GROUP - --as NAME \(see: chat upload --help\)\n$/],
+      [['-', '--as', 'a/b'], /^chat: cannot upload "-": file name "a\/b" is invalid/],
+    ] as Array<[string[], RegExp]>) {
+      const bad = await chatIn(dir, 'alice', ['upload', '-g', 'ops', ...args], 'data');
+      expect(bad.code, args.join(' ')).toBe(2);
+      expect(bad.stderr, args.join(' ')).toMatch(msg);
+    }
+    expect(await versions('ops')).toEqual(before);
   });
 
   it('a 20 MiB file: the sha256 the client sent is the server\'s (FILE_INFO), and the bytes read back are the same', async () => {

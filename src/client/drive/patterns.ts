@@ -12,12 +12,16 @@
  *  - directories are skipped (returned in `skipped`), other non-regular files (fifos,
  *    sockets, devices) are CHAT_ERR_USAGE; a file named by several patterns is
  *    uploaded once;
+ *  - "-" (STDIN) is handled by the caller (spoolStdin), never expanded here;
  *  - the drive name is the file's base name, or `--as` (only with exactly one file);
  *    every name passes checkFileName (CHAT_ERR_INVALID, exit 2, naming the file), and
  *    two files of one run may not share a name.
  */
+import { createWriteStream, rmSync } from 'node:fs';
 import fs from 'node:fs/promises';
-import { basename, resolve } from 'node:path';
+import { tmpdir } from 'node:os';
+import { basename, join, resolve } from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import fg from 'fast-glob';
 import { ChatError } from '../../common/errors.js';
 import { checkFileName } from '../../common/names.js';
@@ -91,6 +95,35 @@ export function planUploads(files: readonly string[], as?: string): UploadItem[]
     byName.set(name, path);
     return { path, name };
   });
+}
+
+/** The PATTERN that means stdin. */
+export const STDIN = '-';
+
+export interface Spool {
+  /** A regular file holding everything stdin gave. */
+  path: string;
+  /** Deletes it (and its private directory). Never throws. */
+  remove(): void;
+}
+
+/**
+ * Copies stdin to a new file in a private temp directory (mode 0700, under TMPDIR),
+ * streamed so memory stays flat. A terminal on stdin is a usage error: there is
+ * nothing piped in to upload.
+ */
+export async function spoolStdin(input: NodeJS.ReadableStream & { isTTY?: boolean } = process.stdin): Promise<Spool> {
+  if (input.isTTY) throw usage('"-" uploads stdin, but stdin is a terminal: pipe the data in (cmd | chat upload -g GROUP - --as NAME)');
+  const dir = await fs.mkdtemp(join(tmpdir(), 'chat-upload-'));
+  const path = join(dir, 'stdin');
+  const remove = (): void => { rmSync(dir, { recursive: true, force: true }); };
+  try {
+    await pipeline(input, createWriteStream(path, { mode: 0o600 }));
+  } catch (err) {
+    remove();
+    throw new ChatError('CHAT_ERR_USAGE', `cannot keep stdin in ${dir} for the upload: ${(err as Error).message} (set TMPDIR to a directory with room)`, { cause: err });
+  }
+  return { path, remove };
 }
 
 /** The path's stats; undefined when nothing is there (then it may be a glob). */

@@ -11,7 +11,9 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ChatError, exitCodeFor } from '../../../src/common/errors.js';
 import { ChatConnection } from '../../../src/client/connection.js';
-import { expandPatterns, planUploads } from '../../../src/client/drive/patterns.js';
+import { Readable } from 'node:stream';
+import { readFileSync, existsSync } from 'node:fs';
+import { expandPatterns, planUploads, spoolStdin } from '../../../src/client/drive/patterns.js';
 import { formatEta, formatRate, progressWanted } from '../../../src/client/drive/progress.js';
 import { fileJson, formatBytes } from '../../../src/client/drive/types.js';
 import { UPLOAD_WINDOW, uploadFile } from '../../../src/client/drive/upload.js';
@@ -60,6 +62,17 @@ describe('expandPatterns', () => {
     expect((await usageOf(expandPatterns(['a.txt', 'reports/**/*.pdf'], dir))).message).toContain('"reports/**/*.pdf" matches no files');
     expect((await usageOf(expandPatterns(['missing.txt'], dir))).message).toContain('"missing.txt": no such file');
     await usageOf(expandPatterns([''], dir));
+  });
+});
+
+describe('spoolStdin', () => {
+  it('keeps what stdin gives in a private temp file, removed afterwards; a terminal is a usage error', async () => {
+    const spool = await spoolStdin(Readable.from([Buffer.from('piped '), Buffer.from('bytes')]));
+    expect(readFileSync(spool.path, 'utf8')).toBe('piped bytes');
+    spool.remove();
+    expect(existsSync(spool.path)).toBe(false);
+    const tty = Object.assign(Readable.from([]), { isTTY: true });
+    expect((await usageOf(spoolStdin(tty))).message).toContain('stdin is a terminal: pipe the data in');
   });
 });
 

@@ -4,7 +4,9 @@
  *
  * Contract:
  *  - arguments are checked before connecting (group and file names, patterns, --as):
- *    a bad one is exit 2 and nothing is uploaded (patterns.ts);
+ *    a bad one is exit 2 and nothing is uploaded (patterns.ts). PATTERN "-" is stdin,
+ *    alone and with --as NAME: it is read whole into a temp file first (the size goes
+ *    in UPLOAD_BEGIN), which is removed afterwards;
  *  - upload sends the files over one connection, UPLOAD_PARALLEL at a time; each
  *    uploaded file prints one line (`uploaded NAME vN (SIZE, sha256 HEX…)`) or, with
  *    --json, one SPEC §2 file object with `group`. A file that fails is reported on
@@ -21,20 +23,20 @@ import { ChatError, isChatError } from '../../../common/errors.js';
 import { checkFileName, checkName, splitFileVersion } from '../../../common/names.js';
 import type { Payload } from '../../../protocol/codec.js';
 import type { ChatConnection } from '../../connection.js';
-import { expandPatterns, planUploads, type UploadItem } from '../../drive/patterns.js';
+import { expandPatterns, planUploads, spoolStdin, STDIN, type UploadItem } from '../../drive/patterns.js';
 import { progressWanted, startProgress, type FileBar, type ProgressBars } from '../../drive/progress.js';
 import { fileInfo, fileJson, formatBytes, shortHash, type FileInfo } from '../../drive/types.js';
 import { uploadFile } from '../../drive/upload.js';
 import { columns, printable, stampTime } from '../../format.js';
 import { errorLine } from '../report.js';
 import { ask, withHint, type Hints } from '../hints.js';
-import { resolveSettings, single, usageError, type CommonArgs } from '../options.js';
+import { resolveSettings, single, usageError, type CommonArgs, type Settings } from '../options.js';
 import { withSession } from '../session.js';
 
 export interface DriveArgs extends CommonArgs { group?: string | string[] }
 export interface UploadArgs extends DriveArgs { patterns?: string[]; as?: string | string[] }
 export interface FilesArgs extends DriveArgs { versions?: boolean }
-export interface RmArgs extends DriveArgs { file?: string }
+export interface RmArgs extends DriveArgs { files?: string[] }
 
 /** Files uploaded at once on the one connection: hides a round trip and an fsync per small file. */
 export const UPLOAD_PARALLEL = 2;
@@ -63,11 +65,24 @@ export async function upload(argv: UploadArgs): Promise<void> {
   const group = groupOf(argv, 'upload');
   const as = single(argv.as, '--as', 'upload');
   const patterns = (argv.patterns ?? []).map(String);
-  if (patterns.length === 0) throw usageError('upload', 'give the files to upload: PATTERN...');
-  const { files, skipped } = await expandPatterns(patterns);
+  if (patterns.length === 0) throw usageError('upload', 'give the files to upload: PATTERN... (or - for stdin)');
+  const fromStdin = patterns.includes(STDIN);
+  if (fromStdin && patterns.length > 1) throw usageError('upload', '"-" (stdin) is uploaded alone: chat upload -g GROUP - --as NAME');
+  if (fromStdin && as === undefined) throw usageError('upload', '"-" uploads stdin, which needs a name: give --as NAME');
+  const { files, skipped } = fromStdin ? { files: [STDIN], skipped: [] } : await expandPatterns(patterns);
   const items = planUploads(files, as === undefined ? undefined : String(as));
   const hints = hintsFor(group);
+  // Read whole before connecting: UPLOAD_BEGIN declares the size before the first byte.
+  const spool = fromStdin ? await spoolStdin() : undefined;
+  try {
+    if (spool) items[0] = { ...items[0], path: spool.path };
+    await uploadItems(settings, group, items, skipped, hints);
+  } finally {
+    spool?.remove();
+  }
+}
 
+async function uploadItems(settings: Settings, group: string, items: UploadItem[], skipped: string[], hints: Hints): Promise<void> {
   await withSession(settings, async ({ conn, out }) => {
     const bars = progressWanted(settings) ? await startProgress() : undefined;
     // Result lines wait for the bars to finish when both streams share the terminal.
@@ -166,8 +181,10 @@ export async function files(argv: FilesArgs): Promise<void> {
 export async function rm(argv: RmArgs): Promise<void> {
   const settings = resolveSettings(argv, 'rm');
   const group = groupOf(argv, 'rm');
-  if (argv.file === undefined || argv.file === '') throw usageError('rm', 'give the file: NAME or NAME@VERSION');
-  const { name, version } = splitFileVersion(String(argv.file));
+  const given = argv.files ?? [];
+  if (given.length === 0 || given[0] === '') throw usageError('rm', 'give the file: NAME or NAME@VERSION');
+  if (given.length > 1) throw usageError('rm', 'give one file: NAME or NAME@VERSION');
+  const { name, version } = splitFileVersion(given[0]);
   checkFileName(name);
   await withSession(settings, async ({ conn, out }) => {
     const reply = await ask(conn, 'FILE_RM', { group, name, version: version ?? 0 }, hintsFor(group));
