@@ -6,7 +6,7 @@
  * server agrees with, read back byte for byte.
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChatConnection } from '../../src/client/connection.js';
@@ -231,6 +231,24 @@ describe('chat upload / files / rm', () => {
       expect(bad.stderr, args.join(' ')).toMatch(msg);
     }
     expect(await versions('ops')).toEqual(before);
+  });
+
+  it('the spool of stdin goes when the upload is interrupted (SIGINT, SIGTERM), and the process ends by the signal', async () => {
+    for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+      const tmp = join(dir, `spool-tmp-${sig}`);
+      mkdirSync(tmp);
+      const o = as('alice');
+      const env = { ...process.env, CHAT_SERVER: o.server, CHAT_CONFIG_DIR: o.configDir, CHAT_USER: 'alice', CHAT_PASSWORD: o.password, TMPDIR: tmp };
+      const proc = spawn(process.execPath, [join(ROOT, 'bin/chat.js'), 'upload', '-g', 'ops', '-', '--as', 'never.bin'], { env, stdio: ['pipe', 'ignore', 'ignore'] });
+      const exit = new Promise<string | number>((res) => proc.on('close', (code, s) => res(s ?? code ?? -1)));
+      proc.stdin.write(bytes(1000, 3)); // stdin stays open: the spool is being written
+      const deadline = Date.now() + 10_000;
+      while (!readdirSync(tmp).some((d) => d.startsWith('chat-upload-')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      expect(readdirSync(tmp)).toHaveLength(1);
+      proc.kill(sig);
+      expect(await exit).toBe(sig);
+      expect(readdirSync(tmp)).toEqual([]);
+    }
   });
 
   it('a 20 MiB file: the sha256 the client sent is the server\'s (FILE_INFO), and the bytes read back are the same', async () => {

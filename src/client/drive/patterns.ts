@@ -107,16 +107,28 @@ export interface Spool {
   remove(): void;
 }
 
+const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
 /**
  * Copies stdin to a new file in a private temp directory (mode 0700, under TMPDIR),
  * streamed so memory stays flat. A terminal on stdin is a usage error: there is
- * nothing piped in to upload.
+ * nothing piped in to upload. Until remove(), SIGINT/SIGTERM/SIGHUP delete the spool
+ * and then end the process by the same signal (the default action), so an interrupted
+ * upload leaves nothing in TMPDIR.
  */
 export async function spoolStdin(input: NodeJS.ReadableStream & { isTTY?: boolean } = process.stdin): Promise<Spool> {
   if (input.isTTY) throw usage('"-" uploads stdin, but stdin is a terminal: pipe the data in (cmd | chat upload -g GROUP - --as NAME)');
   const dir = await fs.mkdtemp(join(tmpdir(), 'chat-upload-'));
   const path = join(dir, 'stdin');
-  const remove = (): void => { rmSync(dir, { recursive: true, force: true }); };
+  const onSignal = (sig: NodeJS.Signals): void => {
+    remove();
+    process.kill(process.pid, sig);
+  };
+  const remove = (): void => {
+    for (const sig of SIGNALS) process.off(sig, onSignal);
+    rmSync(dir, { recursive: true, force: true });
+  };
+  for (const sig of SIGNALS) process.once(sig, onSignal);
   try {
     await pipeline(input, createWriteStream(path, { mode: 0o600 }));
   } catch (err) {
