@@ -11,13 +11,14 @@
  *    nothing, is CHAT_ERR_USAGE naming the pattern;
  *  - directories are skipped (returned in `skipped`), other non-regular files (fifos,
  *    sockets, devices) are CHAT_ERR_USAGE; a file named by several patterns is
- *    uploaded once;
+ *    uploaded once. A symbolic link named or matched is followed (the file it points
+ *    to, under the link's name); globs do not walk into linked directories;
  *  - "-" (STDIN) is handled by the caller (spoolStdin), never expanded here;
  *  - the drive name is the file's base name, or `--as` (only with exactly one file);
  *    every name passes checkFileName (CHAT_ERR_INVALID, exit 2, naming the file), and
  *    two files of one run may not share a name.
  */
-import { createWriteStream, rmSync } from 'node:fs';
+import { createWriteStream, rmSync, type Stats } from 'node:fs';
 import fs from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
@@ -46,9 +47,11 @@ const usage = (what: string) => new ChatError('CHAT_ERR_USAGE', `${what} (see: c
 export async function expandPatterns(patterns: readonly string[], cwd: string = process.cwd()): Promise<Expansion> {
   const files: string[] = [];
   const skipped: string[] = [];
+  // One file (device and inode) under one drive name is uploaded once, however it
+  // was reached; the same file under another (link) name is that name's upload.
   const seen = new Set<string>();
-  const add = (path: string): void => {
-    const key = resolve(cwd, path);
+  const add = (path: string, st: Stats): void => {
+    const key = `${st.dev}:${st.ino}:${basename(path)}`;
     if (!seen.has(key)) { seen.add(key); files.push(path); }
   };
   for (const pattern of patterns) {
@@ -56,17 +59,24 @@ export async function expandPatterns(patterns: readonly string[], cwd: string = 
     const literal = await statLiteral(pattern, cwd);
     if (literal) {
       if (literal.isDirectory()) skipped.push(pattern);
-      else if (literal.isFile()) add(pattern);
+      else if (literal.isFile()) add(pattern, literal);
       else throw usage(`"${pattern}" is not a regular file`);
       continue;
     }
     if (!fg.isDynamicPattern(pattern)) throw usage(`"${pattern}": no such file`);
-    const entries = await fg(pattern, { cwd, onlyFiles: false, stats: true, unique: true, followSymbolicLinks: true, suppressErrors: true });
+    // Symbolic links to directories are not walked into (as bash's `**`): a link back
+    // up the tree would otherwise be followed until ELOOP. A matched link is followed.
+    const entries = await fg(pattern, { cwd, onlyFiles: false, stats: true, unique: true, followSymbolicLinks: false, suppressErrors: true });
     if (entries.length === 0) throw usage(`"${pattern}" matches no files`);
     entries.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
     for (const e of entries) {
-      if (e.stats?.isDirectory()) skipped.push(e.path);
-      else if (e.stats?.isFile()) add(e.path);
+      let st = e.stats;
+      if (st?.isSymbolicLink()) {
+        st = await fs.stat(resolve(cwd, e.path)).catch(() => undefined);
+        if (!st) throw usage(`"${e.path}" (matched by "${pattern}") is a symbolic link to nothing`);
+      }
+      if (st?.isDirectory()) skipped.push(e.path);
+      else if (st?.isFile()) add(e.path, st);
       else throw usage(`"${e.path}" (matched by "${pattern}") is not a regular file`);
     }
   }
@@ -139,7 +149,7 @@ export async function spoolStdin(input: NodeJS.ReadableStream & { isTTY?: boolea
 }
 
 /** The path's stats; undefined when nothing is there (then it may be a glob). */
-async function statLiteral(pattern: string, cwd: string): Promise<import('node:fs').Stats | undefined> {
+async function statLiteral(pattern: string, cwd: string): Promise<Stats | undefined> {
   try {
     return await fs.stat(resolve(cwd, pattern));
   } catch (err) {

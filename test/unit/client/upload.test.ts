@@ -4,7 +4,7 @@
  * server that checks offsets, counts chunks in flight and records what it got.
  */
 import { createHash } from 'node:crypto';
-import { mkdirSync, truncateSync, writeFileSync } from 'node:fs';
+import { mkdirSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -56,6 +56,18 @@ describe('expandPatterns', () => {
     const r = await expandPatterns(['sub', 'a.txt', '*.txt', './a.txt'], dir);
     expect(r.skipped).toEqual(['sub', 'dir.txt']);
     expect(r.files).toEqual(['a.txt', 'b.txt', 'x1.txt', 'x[1].txt']);
+  });
+
+  it('a file reached twice through a symbolic link loop is uploaded once; a link under another name is its own upload', async () => {
+    mkdirSync(join(dir, 'loop', 'sub'), { recursive: true });
+    writeFileSync(join(dir, 'loop', 'sub', 'f.pdf'), 'pdf');
+    symlinkSync('..', join(dir, 'loop', 'sub', 'up'));
+    symlinkSync('f.pdf', join(dir, 'loop', 'sub', 'g.pdf'));
+    const r = await expandPatterns(['loop/**/*.pdf'], dir);
+    expect(r.files.map((f) => f.split('/').pop()).sort()).toEqual(['f.pdf', 'g.pdf']);
+    expect(planUploads(r.files).map((i) => i.name).sort()).toEqual(['f.pdf', 'g.pdf']);
+    expect((await expandPatterns(['loop/sub/f.pdf', 'loop/sub/up/sub/f.pdf', 'loop/sub/up/sub/*.pdf'], dir)).files)
+      .toEqual(['loop/sub/f.pdf', 'loop/sub/up/sub/g.pdf']);
   });
 
   it('a glob matching nothing or a missing plain path is a usage error naming it', async () => {
