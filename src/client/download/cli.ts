@@ -135,7 +135,13 @@ class Printer {
 /** `./dir/x` for a path under the current directory, else the absolute path. */
 export function shownPath(target: string, cwd = process.cwd()): string {
   const rel = path.relative(cwd, target);
-  return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel) ? `./${rel}` : target;
+  return rel !== '' && isInside(cwd, target) ? `./${rel}` : target;
+}
+
+/** Whether `p` is `dir` or below it (a name like `..cache` is below it, `../x` is not). */
+export function isInside(dir: string, p: string): boolean {
+  const rel = path.relative(dir, p);
+  return rel !== '..' && !rel.startsWith(`..${path.sep}`) && !path.isAbsolute(rel);
 }
 
 /** The one-line error of SPEC §2, as `chat-get: ...`. */
@@ -224,7 +230,7 @@ async function resumeAll(argv: GetArgs, settings: Settings, out: Printer, signal
   const output = single(argv.output, '-o', 'get');
   const root = stateDir(settings.env);
   const inside = output === undefined ? undefined : path.resolve(output);
-  const listed = listEntries(root).filter((m) => inside === undefined || !path.relative(inside, m.target).startsWith('..'));
+  const listed = listEntries(root).filter((m) => inside === undefined || isInside(inside, m.target));
   let failed = 0;
   const entries: DownloadMeta[] = [];
   for (const m of listed) {

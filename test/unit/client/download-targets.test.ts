@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { lineFor, shellWord, shownPath } from '../../../src/client/download/cli.js';
+import { isInside, lineFor, shellWord, shownPath } from '../../../src/client/download/cli.js';
 import { isPattern, matchNames, planTargets, resolveFiles } from '../../../src/client/download/targets.js';
 import { ChatError } from '../../../src/common/errors.js';
 import { bytes, fakeDrive, login } from './download-fake.js';
@@ -86,6 +86,16 @@ describe('output words', () => {
   it('paths under the current directory are shown as ./x', () => {
     expect(shownPath(path.join(dir, 'a', 'b.pdf'), dir)).toBe('./a/b.pdf');
     expect(shownPath('/elsewhere/b.pdf', dir)).toBe('/elsewhere/b.pdf');
+    expect(shownPath(path.join(dir, '..cache', 'b.pdf'), dir)).toBe('./..cache/b.pdf');
+    expect(shownPath(path.join(dir, '..', 'b.pdf'), dir)).toBe(path.join(dir, '..', 'b.pdf'));
+  });
+
+  it('--resume -o DIR takes the targets under DIR, including in directories named ..something', () => {
+    expect(isInside('/d', '/d/x')).toBe(true);
+    expect(isInside('/d', '/d/..cache/x')).toBe(true);
+    expect(isInside('/d', '/d2/x')).toBe(false);
+    expect(isInside('/d', '/x')).toBe(false);
+    expect(isInside('/d', '/d')).toBe(true);
   });
 
   it('names in suggested commands are one shell word each', () => {
