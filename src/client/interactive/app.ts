@@ -47,7 +47,8 @@ export function promptWords(message: string): string {
     .replace(/\bchat join (\S+)/g, '/join $1')
     .replace(/\(see: chat groups( --members)?\)/g, '(see: /groups)')
     .replace(/\(see: chat users --all\)/g, '(see: /who)')
-    .replace(/\(see: chat groups, chat users --all\)/g, '(see: /groups, /who)');
+    .replace(/\(see: chat groups, chat users --all\)/g, '(see: /groups, /who)')
+    .replace(/\(see: chat files -g \S+\)/g, '(see: /files)');
 }
 
 function messageOf(err: unknown): string {

@@ -34,7 +34,7 @@ export const COMMANDS: readonly CommandInfo[] = [
   { name: 'switch', usage: '/switch GROUP', summary: 'talk in another group you belong to', arg: 'joined' },
   { name: 'msg', usage: '/msg USER TEXT', summary: 'send a direct message', arg: 'user' },
   { name: 'all', usage: '/all TEXT', summary: 'send to everyone connected', arg: 'none' },
-  { name: 'groups', usage: '/groups', summary: 'list the groups (* = yours, > = current)', arg: 'none' },
+  { name: 'groups', usage: '/groups', summary: 'list the groups (* = yours; the current one says so)', arg: 'none' },
   { name: 'who', usage: '/who', summary: 'members of the current group and who is online', arg: 'none' },
   { name: 'history', usage: '/history [N]', summary: `the last N messages of the current group (default ${DEFAULT_HISTORY})`, arg: 'none' },
   { name: 'files', usage: '/files', summary: 'files in the current group\'s drive', arg: 'none' },

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { COMMANDS, DEFAULT_HISTORY, helpLines, parseLine } from '../../../src/client/interactive/commands.js';
 import { parseInteractiveArgs, wantsInteractive } from '../../../src/client/interactive/args.js';
+import { promptWords } from '../../../src/client/interactive/app.js';
+import { formatGroups } from '../../../src/client/format.js';
 
 describe('parseLine', () => {
   it('plain text is a message to the current group, sent as typed; "//" escapes a leading slash', () => {
@@ -61,6 +63,28 @@ describe('parseLine', () => {
   it('help lists every command', () => {
     const text = helpLines().join('\n');
     for (const c of COMMANDS) expect(text).toContain(c.usage);
+  });
+
+  it('help explains the marks /groups prints (formatGroups\' "*", the prompt\'s "(current)")', () => {
+    const line = helpLines().find((l) => l.includes('/groups'))!;
+    expect(formatGroups([{ name: 'ops', private: false, memberCount: 2, joined: true }])[0]).toMatch(/\*$/);
+    expect(line).toContain('* = yours');
+    expect(line).not.toContain('> = current'); // /groups marks the current group "(current)", never ">"
+  });
+});
+
+describe('the words of errors at the prompt', () => {
+  it('one-shot commands named in errors become the prompt\'s commands where there is one', () => {
+    expect(promptWords('group "x" not found (see: chat groups)')).toBe('group "x" not found (see: /groups)');
+    expect(promptWords('user "z" not found (see: chat users --all)')).toBe('user "z" not found (see: /who)');
+    expect(promptWords('you are not a member of group "dev" (chat join dev)')).toBe('you are not a member of group "dev" (/join dev)');
+    // /get of a file that is not there: /files lists them, not `chat files -g`.
+    expect(promptWords('file "a.txt" not found in group "ops" (see: chat files -g ops)'))
+      .toBe('file "a.txt" not found in group "ops" (see: /files)');
+    expect(promptWords('no file in #ops matches "r*" (see: chat files -g ops)')).toBe('no file in #ops matches "r*" (see: /files)');
+    // Versions are not listed at the prompt: the one-shot command stays.
+    expect(promptWords('version 9 of "a" not found in group "ops" (see: chat files -g ops --versions)'))
+      .toBe('version 9 of "a" not found in group "ops" (see: chat files -g ops --versions)');
   });
 });
 
