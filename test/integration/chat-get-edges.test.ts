@@ -9,7 +9,7 @@ import net from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeHeader, entryDir, type DownloadMeta } from '../../src/client/download/resume-log.js';
-import { chat, startServer, type ChatOptions, type ServerProcess } from './harness.js';
+import { chat, ROOT, startServer, type ChatOptions, type ServerProcess } from './harness.js';
 import { chatGet, fileSha, jsonLines, seededBytes, setUpDrive, sha256, upload, type GetOptions } from './chat-get-harness.js';
 
 let server: ServerProcess;
@@ -173,6 +173,13 @@ describe('chat-get -o and local names', () => {
 });
 
 describe('chat-get arguments', () => {
+  it('--version prints the version, as chat --version does', async () => {
+    const { opts } = place();
+    const pkg = JSON.parse(fs.readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
+    expect(await chatGet(opts, ['--version'])).toEqual({ code: 0, stdout: `${pkg.version}\n`, stderr: '' });
+    expect((await chat(opts, ['--version'])).stdout).toBe(`${pkg.version}\n`);
+  });
+
   it('FILE[@VERSION] is checked before connecting, as chat rm checks it: a bad name or version is 2 with the same words', async () => {
     const { opts } = place();
     const nowhere = { ...opts, server: await deadAddress() };

@@ -301,6 +301,15 @@ export function shellWord(word: string): string {
   return word.startsWith('-') ? `-- ${quoted}` : quoted;
 }
 
+function packageVersion(): string {
+  try {
+    const pkg = JSON.parse(fs.readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version?: string };
+    return pkg.version ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
 function dirExists(dir: string): boolean {
   return fs.statSync(dir, { throwIfNoEntry: false })?.isDirectory() ?? false;
 }
@@ -325,7 +334,7 @@ async function parse(args: string[]): Promise<GetArgs | undefined> {
     .parserConfiguration({ 'parse-positional-numbers': false })
     .help()
     .alias('help', 'h')
-    .version(false)
+    .version(packageVersion())
     .wrap(Math.min(100, process.stdout.columns || 80))
     .exitProcess(false)
     .fail(false);
@@ -342,7 +351,7 @@ async function parse(args: string[]): Promise<GetArgs | undefined> {
     const hint = dashName ? "; a FILE starting with '-' goes after --: chat-get -g GROUP -- -FILE" : '';
     throw new ChatError('CHAT_ERR_USAGE', `${what.charAt(0).toLowerCase()}${what.slice(1)} (see: chat-get --help${hint})`);
   }
-  if (argv.help) return undefined;
+  if (argv.help || argv.version) return undefined;
   // FILE arguments are the positionals (there are no subcommands).
   return { ...argv, files: (argv._ as unknown[]).map(String) } as GetArgs;
 }
