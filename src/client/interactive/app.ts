@@ -27,7 +27,7 @@ import { runCommand } from './actions.js';
 import { parseLine } from './commands.js';
 import { complete } from './complete.js';
 import {
-  colourWanted, errorLines, fileEventText, groupEventText, messageLines, noticeLines, paint, presenceText, type Look,
+  colourWanted, errorLines, fileEventText, groupEventText, messageLines, noticeLines, optionLines, paint, presenceText, type Look,
 } from './display.js';
 import { type Line } from './editor.js';
 import { Link, type LinkHandlers } from './link.js';
@@ -216,11 +216,14 @@ class App implements LinkHandlers {
     }).catch((err: unknown) => this.fail(err));
   }
 
-  complete(line: Line) {
-    return complete(line, {
+  /** Tab: completes the line; several candidates with nothing to add are listed above. */
+  complete(line: Line): Line {
+    const c = complete(line, {
       groups: [...this.groups.keys()], joined: this.joined(), users: [...this.users],
       files: this.files, paths: listPaths,
     });
+    if (c.options.length > 0) this.print(optionLines(c.options, this.look()));
+    return c.line;
   }
 
   /**

@@ -82,7 +82,10 @@ export function complete(line: Line, s: Sources): Completion {
   }
   const hasSigil = sigil !== '' && word.startsWith(sigil);
   const bare = hasSigil ? word.slice(1) : word;
-  const matches = [...new Set(items.filter((i) => i.startsWith(bare)))].sort();
+  // A name holding a control character could not be typed and would drive the
+  // terminal when the line is drawn: never offered.
+  // eslint-disable-next-line no-control-regex
+  const matches = [...new Set(items.filter((i) => i.startsWith(bare) && !/[\u0000-\u001f\u007f-\u009f]/.test(i)))].sort();
   if (matches.length === 0) return unchanged;
   const lead = hasSigil ? sigil : '';
   const replace = (text: string): Line => {

@@ -88,6 +88,31 @@ export function wrap(text: string, first: number, rest: number): string[] {
   return out;
 }
 
+/**
+ * Text as it may reach the terminal: controls shown as '?' (printable), tabs as
+ * spaces to the next stop of 8 (counted from the start of each line of the text: a
+ * real tab would move the cursor by an amount wrap() cannot know), no trailing
+ * newlines.
+ */
+export function shown(text: string): string {
+  return printable(text).replace(/\n+$/, '').split('\n').map((line) => {
+    if (!line.includes('\t')) return line;
+    let out = '';
+    let col = 0;
+    for (const ch of line) {
+      if (ch === '\t') {
+        const pad = 8 - (col % 8);
+        out += ' '.repeat(pad);
+        col += pad;
+      } else {
+        out += ch;
+        col += charWidth(ch);
+      }
+    }
+    return out;
+  }).join('\n');
+}
+
 /** A header and a text, the text wrapped beside the header, continuations at `indent`. */
 function block(look: Look, header: string, text: string, indent: number, ...textAttrs: string[]): string[] {
   const usable = Math.max(20, look.width - 1);
@@ -112,22 +137,61 @@ export function messageLines(m: Payload, look: Look): string[] {
   } else {
     who = `${paint(look, `#${printable(String(m.group))}`, SGR.dim)} <${sender}>`;
   }
-  return block(look, `${paint(look, stamp, SGR.dim)}${who} `, printable(String(m.text)), textWidth(stamp), ...textAttrs);
+  return block(look, `${paint(look, stamp, SGR.dim)}${who} `, shown(String(m.text)), textWidth(stamp), ...textAttrs);
 }
 
 /** An event line (joins, leaves, presence, files, connection state). */
 export function noticeLines(text: string, look: Look): string[] {
-  return block(look, paint(look, '-- ', SGR.dim), printable(text), 3, SGR.dim);
+  return block(look, paint(look, '-- ', SGR.dim), shown(text), 3, SGR.dim);
 }
 
 /** A failure, one line of the CLI's wording. */
 export function errorLines(text: string, look: Look): string[] {
-  return block(look, paint(look, '!! ', SGR.bold, SGR.red), printable(text), 3, SGR.red);
+  return block(look, paint(look, '!! ', SGR.bold, SGR.red), shown(text), 3, SGR.red);
 }
 
 /** Plain output of a command (listings, help). */
 export function infoLines(lines: readonly string[], look: Look): string[] {
-  return lines.flatMap((l) => block(look, '', printable(l), 2));
+  return lines.flatMap((l) => block(look, '', shown(l), 2));
+}
+
+/** Most rows of Tab candidates shown at once; the rest are counted. */
+const OPTION_ROWS = 4;
+
+/**
+ * Tab's candidates (several matches, nothing to add): rows of names two spaces apart
+ * that fit the terminal, at most OPTION_ROWS of them, then how many more there are.
+ */
+export function optionLines(options: readonly string[], look: Look): string[] {
+  const usable = Math.max(20, look.width - 1);
+  const rows: string[] = [];
+  let row = '';
+  let i = 0;
+  for (; i < options.length; i++) {
+    const name = fitWidth(shown(options[i]).replace(/\n/g, ' '), usable);
+    if (row !== '' && textWidth(row) + 2 + textWidth(name) > usable) {
+      if (rows.length === OPTION_ROWS - 1) break;
+      rows.push(row);
+      row = '';
+    }
+    row = row === '' ? name : `${row}  ${name}`;
+  }
+  rows.push(row);
+  if (i < options.length) rows.push(`… and ${options.length - i} more: type more of the name`);
+  return rows;
+}
+
+/** `text` cut to `width` columns. */
+function fitWidth(text: string, width: number): string {
+  if (textWidth(text) <= width) return text;
+  let out = '';
+  let w = 0;
+  for (const ch of text) {
+    if (w + charWidth(ch) > width - 1) break;
+    out += ch;
+    w += charWidth(ch);
+  }
+  return `${out}…`;
 }
 
 /** The words of a GROUP_EVENT push. */

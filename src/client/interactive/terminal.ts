@@ -20,14 +20,14 @@
 import { createInterface, emitKeypressEvents, type Interface } from 'node:readline';
 import { EMPTY_LINE, edit, keyAction, lineOf, lineText, Recall, type Key, type Line } from './editor.js';
 import { frame, plainLines, viewLine } from './render.js';
-import type { Completion } from './complete.js';
 
 export interface ScreenHandlers {
   /** A line was entered. */
   line(text: string): void;
   /** Ctrl-C or Ctrl-D on an empty line, or the end of input. */
   leave(why: 'interrupt' | 'eof'): void;
-  complete(line: Line): Completion;
+  /** Tab: the line completed; several candidates are the handler's to print (above). */
+  complete(line: Line): Line;
 }
 
 export interface Screen {
@@ -145,12 +145,9 @@ export class TtyScreen implements Screen {
         if (this.line.chars.length === 0) this.handlers.leave('eof');
         else this.line = edit(this.line, { type: 'delete' });
         break;
-      case 'complete': {
-        const c = this.handlers.complete(this.line);
-        this.line = c.line;
-        if (c.options.length > 0) this.pending.push(c.options.join('  '));
+      case 'complete':
+        this.line = this.handlers.complete(this.line); // the handler prints the candidates
         break;
-      }
       case 'prev':
       case 'next': {
         const text = a.type === 'prev' ? this.recall.prev(lineText(this.line)) : this.recall.next();

@@ -57,6 +57,12 @@ describe('Tab completion', () => {
     expect(tab('/upload s')).toEqual({ line: '/upload src/|', options: [] });
   });
 
+  it('never puts a control character on the line (a local file named with an escape cannot be typed either)', () => {
+    const s = { ...sources, paths: () => ['evil\u001b]0;x\u0007.txt', 'eve.txt'], files: ['x\u001b[2J', 'x1'] };
+    expect(tab('/upload ev', s)).toEqual({ line: '/upload eve.txt |', options: [] });
+    expect(tab('/get x', s)).toEqual({ line: '/get x1 |', options: [] });
+  });
+
   it('nothing for arguments that take no names', () => {
     expect(tab('/history 1')).toEqual({ line: '/history 1|', options: [] });
     expect(tab('/join ops o')).toEqual({ line: '/join ops o|', options: [] });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
-  colourWanted, errorLines, fileEventText, groupEventText, messageLines, noticeLines, presenceText, wrap, type Look,
+  colourWanted, errorLines, fileEventText, groupEventText, infoLines, messageLines, noticeLines, optionLines, presenceText, wrap, type Look,
 } from '../../../src/client/interactive/display.js';
 import { stripAnsi, textWidth } from '../../../src/client/interactive/width.js';
 
@@ -34,6 +34,19 @@ describe('message lines', () => {
     expect(messageLines({ seq: 4, kind: 0, from: 'bob', group: 'ops', text: 'x\u001b[2Jy', ts }, look)).toEqual(['[03:04:05] #ops <bob> x?[2Jy']);
   });
 
+  it('tabs in a text become spaces to the next stop of 8, so the terminal never moves the cursor past the wrap', () => {
+    const m = { seq: 6, kind: 0, from: 'bob', group: 'ops', text: 'a\tb\tc\td\te\tf\tg\nname\tsize\n', ts };
+    const lines = messageLines(m, look);
+    expect(lines.join('\n')).not.toContain('\t');
+    for (const l of lines) expect(textWidth(l)).toBeLessThanOrEqual(39);
+    expect(lines).toEqual([
+      '[03:04:05] #ops <bob> a       b       c',
+      '           d       e       f       g',
+      '           name    size', // the trailing newline adds no empty row
+    ]);
+    expect(infoLines(['x\ty'], look)).toEqual(['x       y']);
+  });
+
   it('saved messages of another day carry the date', () => {
     const old = ts - 3 * 86_400_000;
     expect(messageLines({ seq: 5, kind: 0, from: 'bob', group: 'ops', text: 'hi', ts: old }, { ...look, width: 80 })[0]).toMatch(/^\[2025-12-30 03:04:05\] #ops <bob> hi$/);
@@ -46,6 +59,30 @@ describe('message lines', () => {
     expect(stripAnsi(coloured[0])).toBe('[03:04:05] DM <bob → alice> psst');
     expect(noticeLines('bob is online', look)).toEqual(['-- bob is online']);
     expect(errorLines('nope', look)).toEqual(['!! nope']);
+  });
+});
+
+describe('Tab candidates', () => {
+  const commands = ['/all', '/files', '/get', '/groups', '/help', '/history', '/join', '/leave', '/msg', '/name', '/quit', '/switch', '/upload', '/who'];
+
+  it('laid out in rows that fit the terminal, none starting with a space, every candidate shown', () => {
+    const lines = optionLines(commands, look);
+    expect(lines.length).toBeGreaterThan(1);
+    for (const l of lines) {
+      expect(textWidth(l)).toBeLessThanOrEqual(39);
+      expect(l).not.toMatch(/^\s/);
+    }
+    expect(lines.join('  ').split(/\s+/)).toEqual(commands);
+  });
+
+  it('many candidates: a few rows and how many more; names that could drive the terminal are neutralised', () => {
+    const many = Array.from({ length: 300 }, (_, i) => `file-${String(i).padStart(3, '0')}.txt`);
+    const lines = optionLines(many, look);
+    expect(lines.length).toBeLessThanOrEqual(5);
+    expect(lines[lines.length - 1]).toMatch(/^… and \d+ more: type more of the name$/);
+    const shown = lines.slice(0, -1).join('  ').split(/\s+/).length;
+    expect(lines[lines.length - 1]).toContain(`and ${300 - shown} more`);
+    expect(optionLines(['evil\u001b[2J', 'ok'], look)).toEqual(['evil?[2J  ok']);
   });
 });
 
