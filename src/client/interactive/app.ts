@@ -31,7 +31,7 @@ import {
 } from './display.js';
 import { type Line } from './editor.js';
 import { Link, type LinkHandlers } from './link.js';
-import { PlainScreen, TtyScreen, type Screen } from './terminal.js';
+import { screenFor, TtyScreen, type Screen } from './terminal.js';
 import { listPaths } from './drive.js';
 
 export interface Io {
@@ -203,15 +203,19 @@ class App implements LinkHandlers {
    */
   onLine(text: string): void {
     const cmd = parseLine(text);
-    if (cmd.kind === 'none') return;
+    if (cmd.kind === 'none' || this.leaving) return;
+    // A command stays above as typed (the prompt row is reused), in its turn, so its
+    // output follows it; a message shows when the server delivers it.
+    const echo = () => {
+      if (cmd.kind !== 'say' && !this.screen.echoesInput) this.print([paint(this.look(), `${this.promptText()}${text}`, '2')]);
+    };
     if (cmd.kind === 'quit') {
-      this.print([paint(this.look(), `${this.promptText()}${text}`, '2')]);
+      this.queue = this.queue.then(echo);
       this.leave();
       return;
     }
-    if (this.leaving) return;
     this.queue = this.queue.then(() => {
-      if (cmd.kind !== 'say') this.print([paint(this.look(), `${this.promptText()}${text}`, '2')]);
+      echo();
       return runCommand(this, cmd, text);
     }).catch((err: unknown) => this.fail(err));
   }
@@ -272,9 +276,8 @@ async function ensureUser(settings: Settings, io: Io): Promise<void> {
 /** Runs the interactive client until the user leaves; resolves with the exit code. */
 export async function runInteractive(args: InteractiveArgs, io: Io = { stdin: process.stdin, stdout: process.stdout, env: process.env }): Promise<number> {
   const settings = resolveSettings(args, '', io.env, Boolean(io.stdin.isTTY));
-  const tty = Boolean(io.stdin.isTTY && io.stdout.isTTY);
-  const screen: Screen = tty ? new TtyScreen(io.stdin, io.stdout) : new PlainScreen(io.stdin, io.stdout);
-  const app = new App(screen, settings, tty && colourWanted(io.stdout, io.env), Boolean(args.quiet));
+  const screen: Screen = screenFor(io.stdin, io.stdout, io.env);
+  const app = new App(screen, settings, screen instanceof TtyScreen && colourWanted(io.stdout, io.env), Boolean(args.quiet));
   await ensureUser(settings, io);
   app.link = await Link.open(settings, app);
   const onSignal = () => app.leave();

@@ -14,8 +14,12 @@
  *  - TtyScreen: raw mode from start() until close(), which restores the terminal
  *    (also when the process leaves through an error); output of one turn of the
  *    event loop (a burst of messages, a paste) is written at once, in one write;
- *  - PlainScreen (--interactive without a terminal, for scripts): one line of stdin
- *    is one line typed, end of input is Ctrl-D; output lines carry no escapes.
+ *  - PlainScreen (--interactive without a terminal, for scripts; and a terminal
+ *    with TERM=dumb, which cannot move the cursor: Emacs' shell buffers, some
+ *    serial consoles): one line of stdin is one line typed, end of input is Ctrl-D;
+ *    output lines carry no escapes. On a dumb terminal the terminal itself edits and
+ *    echoes the line (so Ctrl-C is SIGINT: it leaves), and the prompt is written
+ *    after each batch of output, on a line of its own.
  */
 import { createInterface, emitKeypressEvents, type Interface } from 'node:readline';
 import { EMPTY_LINE, edit, keyAction, lineOf, lineText, Recall, type Key, type Line } from './editor.js';
@@ -32,6 +36,8 @@ export interface ScreenHandlers {
 
 export interface Screen {
   readonly columns: number;
+  /** What is typed stays on the screen without us (a terminal in line mode echoes it). */
+  readonly echoesInput: boolean;
   start(handlers: ScreenHandlers): void;
   /** Prints lines above the prompt (each may hold '\n'). */
   print(lines: readonly string[]): void;
@@ -57,6 +63,7 @@ export class TtyScreen implements Screen {
   private handlers: ScreenHandlers | undefined;
   private readonly onKey = (str: string | undefined, key: Key | undefined) => this.key(str, key);
   private readonly onResize = () => this.schedule();
+  readonly echoesInput = false;
 
   constructor(private readonly input: NodeJS.ReadStream, private readonly output: NodeJS.WriteStream) {}
 
@@ -164,32 +171,69 @@ export class TtyScreen implements Screen {
   }
 }
 
+/**
+ * The screen for `input`/`output`: the line editor on a terminal that can move the
+ * cursor, else lines (see the module contract).
+ */
+export function screenFor(input: NodeJS.ReadStream, output: NodeJS.WriteStream, env: NodeJS.ProcessEnv): Screen {
+  const tty = Boolean(input.isTTY && output.isTTY);
+  if (tty && env.TERM !== 'dumb') return new TtyScreen(input, output);
+  return new PlainScreen(input, output, tty);
+}
+
 export class PlainScreen implements Screen {
   private rl: Interface | undefined;
   private closed = false;
+  private started = false;
+  private prompt = '';
+  /** The prompt is the last thing written (the next output starts a new line first). */
+  private promptShown = false;
 
-  constructor(private readonly input: NodeJS.ReadableStream, private readonly output: NodeJS.WritableStream) {}
+  /** `terminal`: a dumb terminal, which echoes what is typed and gets a prompt. */
+  constructor(private readonly input: NodeJS.ReadableStream, private readonly output: NodeJS.WritableStream,
+    private readonly terminal = false) {}
 
   get columns(): number {
-    return 80;
+    return (this.terminal && (this.output as NodeJS.WriteStream).columns) || 80;
+  }
+
+  get echoesInput(): boolean {
+    return this.terminal;
   }
 
   start(handlers: ScreenHandlers): void {
+    this.started = true;
     this.rl = createInterface({ input: this.input, terminal: false });
-    this.rl.on('line', (text) => handlers.line(text));
+    this.rl.on('line', (text) => {
+      this.promptShown = false; // Enter put the cursor at the start of a line
+      if (text.trim() === '') this.showPrompt(); // nothing will be printed for it
+      handlers.line(text);
+    });
     this.rl.on('close', () => { if (!this.closed) handlers.leave('eof'); });
+    this.showPrompt();
   }
 
   print(lines: readonly string[]): void {
     if (this.closed || lines.length === 0) return;
-    this.output.write(`${plainLines(lines).join('\n')}\n`);
+    this.output.write(`${this.promptShown ? '\n' : ''}${plainLines(lines).join('\n')}\n`);
+    this.promptShown = false;
+    this.showPrompt();
   }
 
-  setPrompt(): void { /* no prompt without a terminal */ }
+  setPrompt(prompt: string): void {
+    this.prompt = plainLines([prompt]).join(' ');
+  }
+
+  private showPrompt(): void {
+    if (!this.terminal || !this.started || this.closed || this.promptShown) return;
+    this.output.write(this.prompt);
+    this.promptShown = true;
+  }
   setStatus(): void { /* progress only on a terminal; the outcome is printed */ }
   setLine(): void { /* nothing is being edited */ }
 
   close(): void {
+    if (this.promptShown && !this.closed) this.output.write('\n');
     this.closed = true;
     this.rl?.close();
   }

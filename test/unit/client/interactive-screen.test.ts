@@ -1,0 +1,85 @@
+/**
+ * The two screens of the interactive client on fake streams: which one a terminal
+ * gets (TERM=dumb cannot take cursor movement), and what each writes.
+ */
+import { PassThrough } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { PlainScreen, screenFor, TtyScreen } from '../../../src/client/interactive/terminal.js';
+
+const ESC = '\u001b';
+
+/** A fake terminal (or pipe) pair; `written()` is everything the screen wrote. */
+function streams(tty: boolean) {
+  const stdin = new PassThrough() as PassThrough & { isTTY?: boolean; setRawMode?: (on: boolean) => void; raw: boolean };
+  const stdout = new PassThrough() as PassThrough & { isTTY?: boolean; columns?: number };
+  let out = '';
+  stdout.on('data', (b: Buffer) => { out += b.toString('utf8'); });
+  if (tty) {
+    stdin.isTTY = true;
+    stdin.raw = false;
+    stdin.setRawMode = (on) => { stdin.raw = on; };
+    stdout.isTTY = true;
+    stdout.columns = 60;
+  }
+  return { stdin, stdout, written: () => out };
+}
+
+const tick = () => new Promise((r) => setImmediate(r));
+
+describe('which screen', () => {
+  it('a terminal gets the line editor; a pipe, and a dumb terminal (no cursor movement), get lines', () => {
+    const t = streams(true);
+    expect(screenFor(t.stdin, t.stdout, { TERM: 'xterm-256color' })).toBeInstanceOf(TtyScreen);
+    expect(screenFor(t.stdin, t.stdout, {})).toBeInstanceOf(TtyScreen);
+    expect(screenFor(t.stdin, t.stdout, { TERM: 'dumb' })).toBeInstanceOf(PlainScreen);
+    const p = streams(false);
+    expect(screenFor(p.stdin, p.stdout, { TERM: 'xterm' })).toBeInstanceOf(PlainScreen);
+  });
+});
+
+describe('a dumb terminal', () => {
+  it('no escape sequence ever; the prompt after what is printed, on a line of its own; no raw mode', async () => {
+    const t = streams(true);
+    const screen = screenFor(t.stdin, t.stdout, { TERM: 'dumb' });
+    const lines: string[] = [];
+    // As the App does: prompt and the first notes before start().
+    screen.setPrompt(`${ESC}[1malice${ESC}[0m@ops> `);
+    screen.print(['-- connected']);
+    screen.start({ line: (l) => lines.push(l), leave: () => undefined, complete: (l) => l });
+    await tick();
+    expect(t.written()).toBe('-- connected\nalice@ops> ');
+    // Something arrives while the user types (the terminal echoes it after the prompt).
+    screen.print(['[12:00:00] #ops <bob> hi', 'two']);
+    await tick();
+    expect(t.written()).toBe('-- connected\nalice@ops> \n[12:00:00] #ops <bob> hi\ntwo\nalice@ops> ');
+    t.stdin.write('hello\n');
+    await tick();
+    expect(lines).toEqual(['hello']);
+    screen.print(['[12:00:01] #ops <alice> hello']);
+    await tick();
+    // After Enter the cursor is at the start of a line already: no empty line first.
+    expect(t.written()).toBe('-- connected\nalice@ops> \n[12:00:00] #ops <bob> hi\ntwo\nalice@ops> [12:00:01] #ops <alice> hello\nalice@ops> ');
+    // An empty line gets a new prompt at once (nothing else will print one).
+    t.stdin.write('\n');
+    await tick();
+    expect(t.written().endsWith('hello\nalice@ops> alice@ops> ')).toBe(true);
+    expect(t.written()).not.toContain(ESC);
+    expect(t.stdin.raw).toBe(false);
+    expect(screen.echoesInput).toBe(true);
+    screen.close();
+  });
+});
+
+describe('a pipe (--interactive in scripts)', () => {
+  it('lines only: no prompt, no escapes; what is typed is not on the screen by itself', async () => {
+    const p = streams(false);
+    const screen = screenFor(p.stdin, p.stdout, {});
+    screen.setPrompt('alice@ops> ');
+    screen.start({ line: () => undefined, leave: () => undefined, complete: (l) => l });
+    screen.print([`${ESC}[2m-- hi${ESC}[0m`]);
+    await tick();
+    expect(p.written()).toBe('-- hi\n');
+    expect(screen.echoesInput).toBe(false);
+    screen.close();
+  });
+});
