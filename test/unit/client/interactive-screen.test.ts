@@ -21,7 +21,11 @@ function streams(tty: boolean) {
     stdout.isTTY = true;
     stdout.columns = 60;
   }
-  return { stdin, stdout, written: () => out };
+  return {
+    stdin: stdin as unknown as NodeJS.ReadStream & { raw: boolean; write(s: string): void },
+    stdout: stdout as unknown as NodeJS.WriteStream,
+    written: () => out,
+  };
 }
 
 const tick = () => new Promise((r) => setImmediate(r));
