@@ -3,12 +3,13 @@
  * fails or overlaps with others, without a terminal (--interactive on pipes), and on
  * a dumb one. The real binary against a real server on port 0.
  */
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { useTestServer, type TestServer } from '../unit/server/helpers.js';
-import { chat, type ChatOptions } from './harness.js';
+import { chat, ROOT, type ChatOptions } from './harness.js';
 
 const startServer = useTestServer();
 const dirs: string[] = [];
@@ -30,7 +31,56 @@ async function world(): Promise<{ ts: TestServer; alice: ChatOptions }> {
   return { ts, alice: { server: `127.0.0.1:${ts.port}`, configDir: join(dir, 'cfg'), user: 'alice', password: 'pw-alice' } };
 }
 
+/** `chat --interactive ARGS` kept running: lines are typed with type(), the output is watched. */
+function live(o: ChatOptions, args: string[]) {
+  const env: NodeJS.ProcessEnv = { ...process.env, CHAT_SERVER: o.server, CHAT_CONFIG_DIR: o.configDir, CHAT_USER: o.user, CHAT_PASSWORD: o.password };
+  const proc = spawn(process.execPath, [join(ROOT, 'bin/chat.js'), '--interactive', ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+  let out = '';
+  proc.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+  proc.stderr.on('data', (d: Buffer) => { out += d.toString(); });
+  const exit = new Promise<number>((r) => proc.on('close', (code) => r(code ?? -1)));
+  return {
+    type: (line: string) => proc.stdin.write(`${line}\n`),
+    output: () => out,
+    async waitFor(re: RegExp, timeoutMs = 10_000): Promise<void> {
+      const deadline = Date.now() + timeoutMs;
+      while (!re.test(out)) {
+        if (Date.now() > deadline) throw new Error(`no ${re} in ${timeoutMs} ms; output:\n${out}`);
+        await new Promise((r) => setTimeout(r, 25));
+      }
+    },
+    /** Ends the input (Ctrl-D): the exit code. */
+    end: () => { proc.stdin.end(); return exit; },
+  };
+}
+
+const count = (text: string, re: RegExp) => text.split('\n').filter((l) => re.test(l)).length;
+
 describe('interactive chat on pipes (--interactive)', () => {
+  it('/leave of the current group says so once, with what to do next; a join made elsewhere is shown', async () => {
+    const { ts, alice } = await world();
+    const bob = await ts.user('bob2');
+    await bob.request('GROUP_CREATE', { group: 'dev', private: false });
+    await bob.request('GROUP_CREATE', { group: 'qa', private: false });
+    const c = live(alice, ['-g', 'dev']);
+    await c.waitFor(/connected to .* #dev \(talking here\)/);
+    c.type('/leave');
+    c.type('/groups'); // its answer comes after the server's push about the leave
+    await c.waitFor(/^dev\s+public/m);
+    expect(count(c.output(), /left #dev/)).toBe(1);
+    expect(c.output()).toMatch(/left #dev; you are not talking in a group now \(\/switch to #ops\)/);
+
+    // The same user joins #qa from another shell: this session learns it, and says so.
+    const elsewhere = await ts.client();
+    await elsewhere.login('alice');
+    await elsewhere.request('GROUP_JOIN', { group: 'qa' });
+    await c.waitFor(/^-- you joined #qa$/m);
+    c.type('/switch qa');
+    await c.waitFor(/now talking in #qa/);
+    expect(await c.end()).toBe(0);
+  });
+
+
   it('lines run in order: /quit is echoed after what the lines before it printed', async () => {
     const { alice } = await world();
     const r = await chat({ ...alice, input: '/help\n/groups\n/quit\n' }, ['--interactive', '-g', 'ops']);

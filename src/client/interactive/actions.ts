@@ -15,6 +15,17 @@ import { helpLines, type Command } from './commands.js';
 import { infoLines, messageLines, noticeLines } from './display.js';
 import { runGet, runUpload } from './drive.js';
 
+/** `request`, whose GROUP_EVENT `key` ("join ops") this session reports itself (App.ownEvents). */
+async function ownEvent(app: App, key: string, request: Promise<Payload>): Promise<Payload> {
+  app.ownEvents.add(key);
+  try {
+    return await request;
+  } catch (err) {
+    app.ownEvents.delete(key);
+    throw err;
+  }
+}
+
 /** Runs one parsed line; `typed` is the line as typed (put back when it cannot be sent). */
 export async function runCommand(app: App, cmd: Command, typed: string): Promise<void> {
   const look = app.look();
@@ -39,7 +50,7 @@ export async function runCommand(app: App, cmd: Command, typed: string): Promise
         app.note(`you are in #${cmd.group} already; now talking in it`);
         return;
       }
-      const { group } = await app.link.request('GROUP_JOIN', { group: cmd.group });
+      const { group } = await ownEvent(app, `join ${cmd.group}`, app.link.request('GROUP_JOIN', { group: cmd.group }));
       app.groups.set(cmd.group, true);
       app.setCurrent(cmd.group);
       app.note(`now talking in #${cmd.group} (${group.memberCount} member${group.memberCount === 1 ? '' : 's'})`);
@@ -47,10 +58,10 @@ export async function runCommand(app: App, cmd: Command, typed: string): Promise
     }
     case 'leave': {
       const group = cmd.group ?? app.needGroup('/leave needs a GROUP');
-      await app.link.request('GROUP_LEAVE', { group });
+      await ownEvent(app, `leave ${group}`, app.link.request('GROUP_LEAVE', { group }));
       app.groups.set(group, false);
       if (app.current === group) app.setCurrent(undefined);
-      app.note(`left #${group}${app.current ? '' : app.joined().length > 0 ? ` (/switch to ${app.joined().map((g) => `#${g}`).join(', ')})` : ''}`);
+      app.note(`left #${group}${app.current ? '' : `; ${app.noGroupHint()}`}`);
       return;
     }
     case 'switch': {

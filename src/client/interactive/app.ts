@@ -139,22 +139,35 @@ class App implements LinkHandlers {
     if (!this.quiet) this.note(presenceText(p));
   }
 
+  /**
+   * Joins and leaves made by a command of this session ("join ops"): the command
+   * reports them, so their GROUP_EVENT (before or after its reply) is not shown again.
+   * Those made elsewhere by the same user (another shell) are shown.
+   */
+  readonly ownEvents = new Set<string>();
+
   groupEvent(e: Payload): void {
     const mine = e.user === this.me;
     if (!mine) this.users.add(e.user);
+    const reported = mine && e.actor === this.me && this.ownEvents.delete(`${e.event} ${e.group}`);
     if (mine && e.event === 'join') this.groups.set(e.group, true);
     if ((mine && (e.event === 'leave' || e.event === 'kick')) || e.event === 'delete') {
       if (e.event === 'delete') this.groups.delete(e.group);
       else this.groups.set(e.group, false);
       if (this.current === e.group) {
         this.setCurrent(undefined);
-        this.note(`${groupEventText(e, this.me)}: you are not talking in a group now (/switch GROUP)`);
+        if (!reported) this.note(`${groupEventText(e, this.me)}; ${this.noGroupHint()}`);
         return;
       }
     }
-    // The user's own joins and leaves were reported by the command that made them.
-    if (mine && e.actor === this.me) return;
+    if (reported) return;
     if (!this.quiet || mine) this.note(groupEventText(e, this.me));
+  }
+
+  /** What to do with no current group. */
+  noGroupHint(): string {
+    const mine = this.joined();
+    return `you are not talking in a group now (${mine.length > 0 ? `/switch to ${mine.map((g) => `#${g}`).join(', ')}` : '/join GROUP'})`;
   }
 
   fileEvent(e: Payload): void {
