@@ -9,16 +9,16 @@
  *    with fast-glob relative to `cwd` (dot files only when the pattern says so, as
  *    in a shell), sorted; a plain path that does not exist, or a glob that matches
  *    nothing, is CHAT_ERR_USAGE naming the pattern;
- *  - directories are skipped (returned in `skipped`), other non-regular files (fifos,
- *    sockets, devices) are CHAT_ERR_USAGE; a file named by several patterns is
- *    uploaded once. A symbolic link named or matched is followed (the file it points
+ *  - directories are skipped (returned in `skipped`); other non-regular files (fifos,
+ *    sockets, devices) and files this process may not read are CHAT_ERR_USAGE; a file
+ *    named by several patterns is uploaded once. A symbolic link named or matched is followed (the file it points
  *    to, under the link's name); globs do not walk into linked directories;
  *  - "-" (STDIN) is handled by the caller (spoolStdin), never expanded here;
  *  - the drive name is the file's base name, or `--as` (only with exactly one file);
  *    every name passes checkFileName (CHAT_ERR_INVALID, exit 2, naming the file), and
  *    two files of one run may not share a name.
  */
-import { createWriteStream, rmSync, type Stats } from 'node:fs';
+import { constants as fsConstants, createWriteStream, rmSync, type Stats } from 'node:fs';
 import fs from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
@@ -50,16 +50,19 @@ export async function expandPatterns(patterns: readonly string[], cwd: string = 
   // One file (device and inode) under one drive name is uploaded once, however it
   // was reached; the same file under another (link) name is that name's upload.
   const seen = new Set<string>();
-  const add = (path: string, st: Stats): void => {
+  const add = async (path: string, st: Stats, pattern: string): Promise<void> => {
     const key = `${st.dev}:${st.ino}:${basename(path)}`;
-    if (!seen.has(key)) { seen.add(key); files.push(path); }
+    if (seen.has(key)) return;
+    await checkReadable(path, cwd, path === pattern ? '' : ` (matched by "${pattern}")`);
+    seen.add(key);
+    files.push(path);
   };
   for (const pattern of patterns) {
     if (pattern === '') throw usage('an empty PATTERN names no file');
     const literal = await statLiteral(pattern, cwd);
     if (literal) {
       if (literal.isDirectory()) skipped.push(pattern);
-      else if (literal.isFile()) add(pattern, literal);
+      else if (literal.isFile()) await add(pattern, literal, pattern);
       else throw usage(`"${pattern}" is not a regular file`);
       continue;
     }
@@ -76,7 +79,7 @@ export async function expandPatterns(patterns: readonly string[], cwd: string = 
         if (!st) throw usage(`"${e.path}" (matched by "${pattern}") is a symbolic link to nothing`);
       }
       if (st?.isDirectory()) skipped.push(e.path);
-      else if (st?.isFile()) add(e.path, st);
+      else if (st?.isFile()) await add(e.path, st, pattern);
       else throw usage(`"${e.path}" (matched by "${pattern}") is not a regular file`);
     }
   }
@@ -146,6 +149,16 @@ export async function spoolStdin(input: NodeJS.ReadableStream & { isTTY?: boolea
     throw new ChatError('CHAT_ERR_USAGE', `cannot keep stdin in ${dir} for the upload: ${(err as Error).message} (set TMPDIR to a directory with room)`, { cause: err });
   }
   return { path, remove };
+}
+
+/** A file this process cannot open for reading is refused here, before connecting. */
+async function checkReadable(path: string, cwd: string, how: string): Promise<void> {
+  try {
+    await fs.access(resolve(cwd, path), fsConstants.R_OK);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw usage(`cannot read "${path}"${how}: ${code === 'EACCES' || code === 'EPERM' ? 'permission denied' : (err as Error).message}`);
+  }
 }
 
 /** The path's stats; undefined when nothing is there (then it may be a glob). */

@@ -4,7 +4,8 @@
  * server that checks offsets, counts chunks in flight and records what it got.
  */
 import { createHash } from 'node:crypto';
-import { mkdirSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, mkdirSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -68,6 +69,31 @@ describe('expandPatterns', () => {
     expect(planUploads(r.files).map((i) => i.name).sort()).toEqual(['f.pdf', 'g.pdf']);
     expect((await expandPatterns(['loop/sub/f.pdf', 'loop/sub/up/sub/f.pdf', 'loop/sub/up/sub/*.pdf'], dir)).files)
       .toEqual(['loop/sub/f.pdf', 'loop/sub/up/sub/g.pdf']);
+  });
+
+  it('an unreadable file is a usage error before connecting (named or matched), so nothing is uploaded', async () => {
+    // Root reads everything: then the check runs in a child process as nobody.
+    const base = await mkdtemp(join(tmpdir(), 'chat-upload-perm-'));
+    try {
+      chmodSync(base, 0o755);
+      writeFileSync(join(base, 'ok.txt'), 'ok');
+      writeFileSync(join(base, 'secret.txt'), 'no');
+      chmodSync(join(base, 'ok.txt'), 0o644);
+      chmodSync(join(base, 'secret.txt'), 0o000);
+      const mod = join(process.cwd(), 'dist/client/drive/patterns.js');
+      const script = `const { expandPatterns } = await import(${JSON.stringify(mod)});
+        for (const p of [['ok.txt', 'secret.txt'], ['*.txt']]) {
+          try { await expandPatterns(p, ${JSON.stringify(base)}); console.log('ok'); } catch (e) { console.log(e.code + ' ' + e.message); }
+        }`;
+      const asNobody = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
+      const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { ...asNobody, encoding: 'utf8' });
+      expect(out.trim().split('\n')).toEqual([
+        'CHAT_ERR_USAGE cannot read "secret.txt": permission denied (see: chat upload --help)',
+        'CHAT_ERR_USAGE cannot read "secret.txt" (matched by "*.txt"): permission denied (see: chat upload --help)',
+      ]);
+    } finally {
+      await rm(base, { recursive: true, force: true });
+    }
   });
 
   it('a glob matching nothing or a missing plain path is a usage error naming it', async () => {
