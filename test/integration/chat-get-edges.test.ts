@@ -98,6 +98,38 @@ describe('chat-get --resume', () => {
   });
 });
 
+describe('chat-get --resume --restart', () => {
+  it('a download whose file changed stops --resume with 6; --resume --restart fetches the new version and resumes the others', async () => {
+    const v1 = seededBytes(200_000, 27);
+    const other = seededBytes(150_000, 28);
+    const up1 = await upload(ann, dir, 'moving.bin', v1);
+    const upOther = await upload(ann, dir, 'steady.bin', other);
+    const { out, opts } = place();
+    const moving = join(out, 'moving.bin');
+    const steady = join(out, 'steady.bin');
+    logEntry(opts.stateDir, { server: server.address, name: 'moving.bin', version: Number(up1.version), size: v1.length, sha256: sha256(v1), target: moving, started: 1 });
+    logEntry(opts.stateDir, { server: server.address, name: 'steady.bin', version: Number(upOther.version), size: other.length, sha256: sha256(other), target: steady, started: 2 });
+    fs.writeFileSync(`${moving}.part`, v1.subarray(0, 1000));
+    const v2 = seededBytes(100_000, 29);
+    await upload(ann, dir, 'moving.bin', v2);
+
+    const stuck = await chatGet(opts, ['--resume', '--json']);
+    expect(stuck.code).toBe(6);
+    expect(stuck.stderr).toMatch(/^chat-get: "moving\.bin" changed on the server: .*\(run again with --restart to fetch v2, or ask for moving\.bin@1 to finish v1\)\n$/);
+    expect(jsonLines(stuck.stdout).map((l) => l.name)).toEqual(['steady.bin']);
+    expect(fs.existsSync(moving)).toBe(false);
+
+    const r = await chatGet(opts, ['--resume', '--restart', '--json']);
+    expect(r).toMatchObject({
+      code: 0,
+      stderr: 'chat-get: "moving.bin" changed on the server: the interrupted download is of v1, and the latest is now v2: starting over with the latest (--restart)\n',
+    });
+    expect(jsonLines(r.stdout)).toEqual([expect.objectContaining({ name: 'moving.bin', version: 2, resumedFrom: 0, sha256: sha256(v2) })]);
+    expect(fileSha(moving)).toBe(sha256(v2));
+    expect(entries(opts)).toEqual([]);
+  });
+});
+
 describe('chat-get targets', () => {
   it('two arguments for one target: the same version is fetched once, two versions are refused (2) before anything is written', async () => {
     const v1 = seededBytes(1000, 23);

@@ -18,7 +18,8 @@
  *    memory only); CHAT_GET_RETRY_SECONDS (default 30) bounds each outage;
  *  - --resume: every entry of the resume log (restricted to targets inside -o DIR),
  *    grouped by the server it came from, fetched as the original command would have
- *    (the latest, or the pinned @VERSION): a newer latest is 6 as on a rerun;
+ *    (the latest, or the pinned @VERSION): a newer latest is 6 as on a rerun, and
+ *    with --restart that one (only) starts over with the latest, said in a note;
  *  - SIGINT/SIGTERM: the current download checkpoints what it has, says how to go on,
  *    and the process ends by that signal (a second one ends it at once);
  *  - progress bars (cli-progress, stderr) only on a TTY without --json, --quiet or
@@ -36,7 +37,7 @@ import { errorLine } from '../cli/report.js';
 import { connect, storeFor } from '../cli/session.js';
 import type { ChatConnection } from '../connection.js';
 import { stateDir } from '../cursor-store.js';
-import { progressWanted, startProgress, type ProgressBars } from '../drive/progress.js';
+import { progressWanted, startProgress, type FileBar, type ProgressBars } from '../drive/progress.js';
 import { formatBytes } from '../drive/types.js';
 import { jsonLine, printable } from '../format.js';
 import { downloadFile, type DownloadRequest, type DownloadResult } from './download.js';
@@ -178,18 +179,30 @@ interface Job { group: string; name: string; version?: number; target: string }
  */
 async function fetchAll(link: Link, jobs: readonly Job[], argv: GetArgs, out: Printer, signal: AbortSignal): Promise<number> {
   const settings = link.settings;
+  // --resume --restart: resume what can be resumed; start over only what changed.
+  const restartChanged = Boolean(argv.resume && argv.restart);
   let failed = 0;
   const bars = await out.startBars();
   for (const job of jobs) {
-    let bar: { update(done: number): void } | undefined;
+    let bar: FileBar | undefined;
     const req: DownloadRequest = {
-      server: settings.server, ...job, restart: Boolean(argv.restart), signal,
+      server: settings.server, ...job, restart: Boolean(argv.restart) && !restartChanged, signal,
       stateDir: stateDir(settings.env), retryMs: retryMs(settings.env),
       reconnect: () => link.reconnect(), onNote: (t) => out.note(t),
       onProgress: bars ? (done, size) => { (bar ??= bars.add(job.name, size)).update(done); } : undefined,
     };
     try {
-      out.saved(job.group, await downloadFile(link.conn, req));
+      let result: DownloadResult;
+      try {
+        result = await downloadFile(link.conn, req);
+      } catch (err) {
+        if (!restartChanged || signal.aborted || !isChatError(err, 'CHAT_ERR_CONFLICT')) throw err;
+        out.note(`${err.message.replace(/ \(run again with --restart.*\)$/, '')}: starting over with the latest (--restart)`);
+        bar?.stop();
+        bar = undefined;
+        result = await downloadFile(link.conn, { ...req, restart: true });
+      }
+      out.saved(job.group, result);
     } catch (err) {
       if (signal.aborted) throw signal.reason;
       const e = withHint(err, hintsFor(job.group));
@@ -226,7 +239,6 @@ async function resumeAll(argv: GetArgs, settings: Settings, out: Printer, signal
   if (argv.group !== undefined || (argv.files ?? []).length > 0) {
     throw new ChatError('CHAT_ERR_USAGE', '--resume takes no -g or FILE: it finishes what the resume log holds (see: chat-get --help)');
   }
-  if (argv.restart) throw new ChatError('CHAT_ERR_USAGE', '--resume and --restart do not go together (see: chat-get --help)');
   const output = single(argv.output, '-o', 'get');
   const root = stateDir(settings.env);
   const inside = output === undefined ? undefined : path.resolve(output);
@@ -323,7 +335,7 @@ async function parse(args: string[]): Promise<GetArgs | undefined> {
       + '5 permission, 6 file changed on the server (see --restart), 7 network, 8 checksum mismatch.'))
     .option('group', { alias: 'g', type: 'string', requiresArg: true, describe: 'the group whose drive holds the files' })
     .option('output', { alias: 'o', type: 'string', requiresArg: true, describe: 'a directory (existing, or ending in /) or, for one file, the file to write (default: .)' })
-    .option('restart', { type: 'boolean', describe: 'drop an interrupted download of the target and fetch from the start' })
+    .option('restart', { type: 'boolean', describe: 'drop an interrupted download of the target and fetch from the start (with --resume: only those whose file changed on the server)' })
     .option('resume', { type: 'boolean', describe: 'finish every interrupted download in the resume log (inside -o DIR if given)' })
     .option('progress', { type: 'boolean', default: true, describe: 'progress bars on a terminal (--no-progress: none)' })
     .example('chat-get -g ops report.pdf', '')
