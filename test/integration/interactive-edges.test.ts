@@ -7,13 +7,19 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { useTestServer, type TestServer } from '../unit/server/helpers.js';
 import { chat, ROOT, type ChatOptions } from './harness.js';
+import { Pane, relayTo, requireTmux, type Relay } from './interactive-tmux.js';
 
 const startServer = useTestServer();
 const dirs: string[] = [];
-afterEach(() => {
+const panes: Pane[] = [];
+const relays: Relay[] = [];
+// Registered after useTestServer's hook: runs first, so clients go before the server.
+afterEach(async () => {
+  for (const p of panes.splice(0)) p.kill();
+  for (const r of relays.splice(0)) await r.close();
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
@@ -93,4 +99,41 @@ describe('interactive chat on pipes (--interactive)', () => {
     expect(at(/^alice@ops> \/groups$/)).toBeLessThan(at(/^ops\s+public/));
     expect(at(/^ops\s+public/)).toBeLessThan(at(/^alice@ops> \/quit$/));
   });
+});
+
+describe('interactive chat in a terminal (tmux)', () => {
+  beforeAll(() => requireTmux());
+
+  /** alice's chat in a terminal, through a relay the test can take down. */
+  async function inPane(alice: ChatOptions, port: number, cols = 80): Promise<{ pane: Pane; relay: Relay }> {
+    const relay = await relayTo(() => port);
+    relays.push(relay);
+    const pane = new Pane();
+    panes.push(pane);
+    pane.start(['--interactive', '-g', 'ops'], {
+      CHAT_SERVER: `127.0.0.1:${relay.port}`, CHAT_CONFIG_DIR: alice.configDir, CHAT_USER: alice.user!, CHAT_PASSWORD: alice.password!,
+    }, { cwd: dirs[dirs.length - 1], cols, rows: 24 });
+    await pane.waitForPrompt('alice@ops>');
+    return { pane, relay };
+  }
+
+  it('a server gone for good: a few lines and one status row however many attempts fail; /quit still leaves', async () => {
+    const { ts, alice } = await world();
+    const { pane, relay } = await inPane(alice, ts.port);
+    relay.setDown(true);
+    relay.cut();
+    pane.type('half typed');
+    const deadline = Date.now() + 30_000;
+    while (relay.refused < 6 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(relay.refused).toBeGreaterThanOrEqual(6);
+    const rows = pane.screen().split('\n').filter((l) => l !== '');
+    // The connection lost, the first reason a reconnect failed: no line per attempt.
+    expect(rows.filter((l) => l.startsWith('-- ')).length).toBeLessThanOrEqual(4);
+    expect(rows[rows.length - 1]).toBe('alice@ops> half typed');
+    expect(rows[rows.length - 2]).toMatch(/^… no connection since \d\d:\d\d:\d\d: \d+ attempts failed; next in \d+\.\d s$/);
+    pane.press('C-u');
+    pane.type('/quit');
+    pane.press('Enter');
+    expect(await pane.exitCode()).toBe(0);
+  }, 60_000);
 });

@@ -67,7 +67,7 @@ describe('interactive chat and a server restart', () => {
 
     relay.setDown(true);
     expect(await server.stop('SIGTERM')).toBe(0);
-    await pane.waitForText('reconnecting in');
+    await pane.waitForText('server shutting down; reconnecting');
     server = await startServer({ dataDir, listen: server.address });
     for (const t of ['missed one', 'missed two']) await say(t);
     relay.setDown(false);
@@ -75,13 +75,16 @@ describe('interactive chat and a server restart', () => {
     await pane.waitForText('the 2 messages stored while you were away are above', 20_000);
     await say('after the reconnect');
     await pane.waitForText('<bob> after the reconnect');
+    expect(pane.screen()).not.toMatch(/^… no connection/m); // the outage's status row is gone
     for (const t of ['before the restart', 'missed one', 'missed two', 'after the reconnect']) {
       expect(pane.count(`#ops <bob> ${t}`), t).toBe(1);
     }
     const all = pane.all();
     expect(all.indexOf('missed one')).toBeLessThan(all.indexOf('missed two'));
     expect(all.indexOf('missed two')).toBeLessThan(all.indexOf('the 2 messages stored while you were away'));
-    expect(all).toContain('the server says: ');
+    // The server's GOODBYE reason, said once (in the line saying the connection closed).
+    expect(pane.count('closed the connection: server shutting down; reconnecting')).toBe(1);
+    expect(pane.count('server shutting down')).toBe(1);
     expect(pane.lastLine()).toBe('alice@ops> half typed');
 
     // The link works again: what alice types now reaches bob, once.

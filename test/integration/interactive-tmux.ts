@@ -138,8 +138,12 @@ export class Pane {
 
 export interface Relay {
   port: number;
-  /** Hang up on every connection (and cut the open ones) while down. */
+  /** Hang up on every new connection while down. */
   setDown(down: boolean): void;
+  /** Cuts the connections open now (the server stays up). */
+  cut(): void;
+  /** Connections hung up on while down, so far. */
+  readonly refused: number;
   close(): Promise<void>;
 }
 
@@ -150,6 +154,7 @@ export interface Relay {
  */
 export function relayTo(port: () => number, bytesPerSecond?: number): Promise<Relay> {
   let down = false;
+  let refused = 0;
   const open = new Set<net.Socket>();
   const pipe = (from: net.Socket, to: net.Socket) => {
     from.on('data', (chunk: Buffer) => {
@@ -163,6 +168,7 @@ export function relayTo(port: () => number, bytesPerSecond?: number): Promise<Re
   };
   const srv = net.createServer((client) => {
     if (down) {
+      refused++;
       client.destroy();
       return;
     }
@@ -175,6 +181,8 @@ export function relayTo(port: () => number, bytesPerSecond?: number): Promise<Re
   return new Promise((resolve) => srv.listen(0, '127.0.0.1', () => resolve({
     port: (srv.address() as net.AddressInfo).port,
     setDown(d) { down = d; },
+    cut() { for (const s of open) s.destroy(); },
+    get refused() { return refused; },
     close: () => new Promise<void>((r) => {
       for (const s of open) s.destroy();
       srv.close(() => r());

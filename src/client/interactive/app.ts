@@ -22,6 +22,7 @@ import { checkName } from '../../common/names.js';
 import type { Payload } from '../../protocol/codec.js';
 import { resolveSettings, type Settings } from '../cli/options.js';
 import { storeFor } from '../cli/session.js';
+import { clockTime } from '../format.js';
 import type { InteractiveArgs } from './args.js';
 import { runCommand } from './actions.js';
 import { parseLine } from './commands.js';
@@ -61,6 +62,9 @@ const LEAVE_WAIT_MS = 3000;
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
+/** Most reasons a reconnect failed said in one outage (they could alternate for ever). */
+const OUTAGE_REASONS = 3;
+
 class App implements LinkHandlers {
   link!: Link;
   current: string | undefined;
@@ -72,8 +76,8 @@ class App implements LinkHandlers {
   /** Aborted on leaving: transfers in progress stop (a /get keeps its part file for later). */
   readonly stop = new AbortController();
   private queue: Promise<void> = Promise.resolve();
-  /** The last reason a reconnect failed, to say a repeat briefly. */
-  private lastWhy: string | undefined;
+  /** While the connection is down: since when, failed attempts, reasons said. */
+  private outage: { since: number; attempts: number; said: Set<string> } | undefined;
   private finish!: (result: { code: number } | { error: unknown }) => void;
   readonly done = new Promise<{ code: number } | { error: unknown }>((r) => { this.finish = r; });
 
@@ -175,22 +179,40 @@ class App implements LinkHandlers {
     if (e.actor !== this.me) this.note(fileEventText(e, this.me)); // own uploads: /upload said so
   }
 
-  goodbye(reason: string): void {
-    this.note(`the server says: ${reason}`);
+  goodbye(): void {
+    // Not said here: the close that follows names the reason (connection.ts), in lost().
   }
 
+  /*
+   * An outage is a few lines however long it lasts: the loss, each new reason a
+   * reconnect failed (at most OUTAGE_REASONS), "reconnected"; the attempts in between
+   * only update a status row above the prompt.
+   */
   lost(why: string, delayMs: number): void {
-    this.note(`${why}; reconnecting in ${seconds(delayMs)} (keep typing: messages go out once reconnected)`);
+    this.outage = { since: Date.now(), attempts: 0, said: new Set([why]) };
+    this.note(`${why}; reconnecting (keep typing: messages go out once reconnected)`);
+    this.outageStatus(delayMs);
   }
 
   retrying(why: string, delayMs: number): void {
-    // The same reason again is said briefly: a long outage is a few short lines.
-    this.note(why === this.lastWhy ? `still no connection; trying again in ${seconds(delayMs)}` : `${why}; trying again in ${seconds(delayMs)}`);
-    this.lastWhy = why;
+    const o = this.outage ??= { since: Date.now(), attempts: 0, said: new Set() };
+    o.attempts++;
+    if (!o.said.has(why) && o.said.size < OUTAGE_REASONS) {
+      o.said.add(why);
+      this.note(why);
+    }
+    this.outageStatus(delayMs);
+  }
+
+  private outageStatus(delayMs: number): void {
+    const o = this.outage!;
+    this.screen.setStatus('link', `… no connection since ${clockTime(o.since)}: ${o.attempts === 0
+      ? 'reconnecting' : `${o.attempts} attempt${o.attempts === 1 ? '' : 's'} failed; next`} in ${seconds(delayMs)}`);
   }
 
   reconnected(missed: number): void {
-    this.lastWhy = undefined;
+    this.outage = undefined;
+    this.screen.setStatus('link', undefined);
     this.note(`reconnected to ${this.settings.server}${missed > 0
       ? `; the ${missed} message${missed === 1 ? '' : 's'} stored while you were away ${missed === 1 ? 'is' : 'are'} above`
       : '; nothing was missed'}`);
