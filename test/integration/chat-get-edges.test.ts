@@ -10,7 +10,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeHeader, entryDir, type DownloadMeta } from '../../src/client/download/resume-log.js';
 import { chat, ROOT, startServer, type ChatOptions, type ServerProcess } from './harness.js';
-import { chatGet, fileSha, jsonLines, seededBytes, setUpDrive, sha256, upload, type GetOptions } from './chat-get-harness.js';
+import {
+  chatGet, fileSha, jsonLines, seededBytes, setUpDrive, sha256, sizeOf, spawnGet, startProxy, until, upload, type GetOptions,
+} from './chat-get-harness.js';
 
 let server: ServerProcess;
 let ann: ChatOptions;
@@ -127,6 +129,25 @@ describe('chat-get --resume --restart', () => {
     expect(jsonLines(r.stdout)).toEqual([expect.objectContaining({ name: 'moving.bin', version: 2, resumedFrom: 0, sha256: sha256(v2) })]);
     expect(fileSha(moving)).toBe(sha256(v2));
     expect(entries(opts)).toEqual([]);
+  });
+
+  it('--resume --restart leaves alone a download another chat-get is doing (6, no start over)', async () => {
+    const data = seededBytes(6 * 1024 * 1024, 30);
+    await upload(ann, dir, 'busy.bin', data);
+    const proxy = await startProxy(Number(server.address.split(':')[1]), 2 * 1024 * 1024);
+    try {
+      const { out, opts } = place();
+      const target = join(out, 'busy.bin');
+      const first = spawnGet({ ...opts, server: proxy.address }, ['-g', 'ops', 'busy.bin', '-o', `${out}/`]);
+      await until(() => sizeOf(`${target}.part`) > 0, 20_000, 'part file');
+      const r = await chatGet(opts, ['--resume', '--restart']);
+      expect(r.code).toBe(6);
+      expect(r.stderr).toMatch(/^chat-get: .*busy\.bin is being downloaded by chat-get \(pid \d+.*\); wait for it to finish or stop it\n$/);
+      expect(await first.exit).toBe(0);
+      expect(fileSha(target)).toBe(sha256(data));
+    } finally {
+      await proxy.close();
+    }
   });
 });
 

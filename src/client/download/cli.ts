@@ -41,7 +41,7 @@ import { progressWanted, startProgress, type FileBar, type ProgressBars } from '
 import { formatBytes } from '../drive/types.js';
 import { jsonLine, printable } from '../format.js';
 import { downloadFile, type DownloadRequest, type DownloadResult } from './download.js';
-import { dropEntry, listEntries, type DownloadMeta } from './resume-log.js';
+import { dropEntry, listEntries, TargetBusyError, type DownloadMeta } from './resume-log.js';
 import { planTargets, resolveFiles } from './targets.js';
 
 export interface GetArgs extends CommonArgs {
@@ -196,7 +196,7 @@ async function fetchAll(link: Link, jobs: readonly Job[], argv: GetArgs, out: Pr
       try {
         result = await downloadFile(link.conn, req);
       } catch (err) {
-        if (!restartChanged || signal.aborted || !isChatError(err, 'CHAT_ERR_CONFLICT')) throw err;
+        if (!restartChanged || signal.aborted || !isChatError(err, 'CHAT_ERR_CONFLICT') || err instanceof TargetBusyError) throw err;
         out.note(`${err.message.replace(/ \(run again with --restart.*\)$/, '')}: starting over with the latest (--restart)`);
         bar?.stop();
         bar = undefined;

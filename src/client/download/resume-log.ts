@@ -35,6 +35,13 @@ import { fsyncDir, localError, makeDirs } from './local-files.js';
 const HEADER_TAG = 'chat-get-resume/1';
 const LOG_FILE = 'log';
 
+/** Another chat-get holds the target's entry (6): unlike a changed file, --restart cannot help. */
+export class TargetBusyError extends ChatError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('CHAT_ERR_CONFLICT', message, options);
+  }
+}
+
 /** What a log entry says is being fetched. */
 export interface DownloadMeta {
   /** Normalized HOST:PORT of the server it comes from. */
@@ -189,8 +196,7 @@ export class ResumeEntry {
     } catch (err) {
       if (err instanceof ChatError && err.code === 'CHAT_ERR_CONFLICT') {
         const holder = /in use by (.*?)(?:; stop it first| on host )/.exec(err.message)?.[1] ?? 'another process';
-        throw new ChatError('CHAT_ERR_CONFLICT',
-          `${abs} is being downloaded by ${holder}; wait for it to finish or stop it`, { cause: err });
+        throw new TargetBusyError(`${abs} is being downloaded by ${holder}; wait for it to finish or stop it`, { cause: err });
       }
       throw err;
     }
