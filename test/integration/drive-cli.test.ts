@@ -251,6 +251,13 @@ describe('chat upload / files / rm', () => {
     }
   });
 
+  it('files of an empty drive: exit 0, nothing on stdout, a note on stderr unless --quiet', async () => {
+    await ok('alice', ['group', 'create', 'bare']);
+    expect(await chat(as('alice'), ['files', '-g', 'bare'])).toEqual({ code: 0, stdout: '', stderr: 'chat: no files in #bare (upload one: chat upload -g bare FILE)\n' });
+    expect(await chat(as('alice'), ['files', '-g', 'bare', '--json', '--versions'])).toMatchObject({ code: 0, stdout: '' });
+    expect(await chat(as('alice'), ['files', '-g', 'bare', '--quiet'])).toEqual({ code: 0, stdout: '', stderr: '' });
+  });
+
   it('a 20 MiB file: the sha256 the client sent is the server\'s (FILE_INFO), and the bytes read back are the same', async () => {
     const data = bytes(20 * 1024 * 1024 + 4321, 42);
     const path = local('big/twenty.bin', data);
