@@ -20,7 +20,7 @@ import { ChatError } from '../common/errors.js';
 import { formatHostPort } from '../common/address.js';
 import type { Payload } from '../protocol/codec.js';
 import { PROTOCOL_VERSION, type CommandName } from '../protocol/commands.js';
-import { DEFAULT_MAX_FRAME, FrameDecoder } from '../protocol/frame.js';
+import { DEFAULT_MAX_FRAME, FrameDecoder, setFrameReqId } from '../protocol/frame.js';
 import { decodeFrame, encodeRequest, errorFromPayload } from '../protocol/messages.js';
 import { dial, type ConnectOptions } from './dial.js';
 
@@ -112,15 +112,24 @@ export class ChatConnection extends EventEmitter<ConnectionEvents> {
 
   /** Sends one request; resolves with its reply payload (see the class contract). */
   request(name: CommandName, payload: Payload = {}): Promise<Payload> {
-    if (this.closed || this.socket.destroyed) return Promise.reject(this.lostError());
-    const reqId = this.nextReqId;
-    this.nextReqId = reqId >= 0xffffffff ? 1 : reqId + 1;
     let frame: Buffer;
     try {
-      frame = encodeRequest(name, reqId, payload);
+      frame = encodeRequest(name, 0, payload);
     } catch (err) {
       return Promise.reject(err);
     }
+    return this.requestFrame(name, frame);
+  }
+
+  /**
+   * request() of a frame already encoded (encodeRequestTail: a chunk read straight
+   * into it); its reqId is set here. The frame must not be changed afterwards.
+   */
+  requestFrame(name: CommandName, frame: Buffer): Promise<Payload> {
+    if (this.closed || this.socket.destroyed) return Promise.reject(this.lostError());
+    const reqId = this.nextReqId;
+    this.nextReqId = reqId >= 0xffffffff ? 1 : reqId + 1;
+    setFrameReqId(frame, reqId);
     return new Promise((resolve, reject) => {
       this.pending.set(reqId, { name, resolve, reject });
       this.socket.write(frame);

@@ -22,7 +22,7 @@
  *     (isReferenced, i.e. State.blobRefs) and nothing pins. The decision is taken
  *     synchronously; callers call it once the removal op is durable (never before: a
  *     crash would bring the reference back without its blob);
- *   - read() is a positional read through a small shared cache of open descriptors;
+ *   - read() and readInto() are positional reads through a small shared cache of open descriptors;
  *     a blob shorter than asked is CHAT_ERR_INTEGRITY, a missing one BlobMissingError;
  *   - close() waits for deletions and unlinks in flight and closes every descriptor.
  */
@@ -238,16 +238,28 @@ export class BlobStore {
    * (CHAT_ERR_INTEGRITY). A missing blob is BlobMissingError.
    */
   async read(sha256: string, size: number, offset: number, length: number): Promise<Buffer> {
+    const buf = Buffer.allocUnsafe(Math.max(0, Math.min(length, size - offset)));
+    await this.readInto(sha256, size, offset, buf);
+    return buf;
+  }
+
+  /**
+   * Fills `buf` with the bytes of blob `sha256` from `offset` (the caller sizes it to
+   * at most `size - offset`, the recorded size): a blob that ends sooner is
+   * CHAT_ERR_INTEGRITY, a missing one BlobMissingError. Lets FILE_READ read straight
+   * into its reply frame.
+   */
+  async readInto(sha256: string, size: number, offset: number, buf: Buffer): Promise<void> {
     this.assertOpen();
-    const want = Math.max(0, Math.min(length, size - offset));
-    if (want === 0) return Buffer.alloc(0);
+    if (buf.length === 0) return;
+    if (offset + buf.length > size) throw new RangeError(`read of ${buf.length} bytes at ${offset} is past the ${size} bytes of blob ${sha256}`);
     const entry = this.fds.acquire(sha256, () => open(blobPath(this.dataDir, sha256), 'r').catch((err: NodeJS.ErrnoException) => {
       if (err.code === 'ENOENT') throw new BlobMissingError(sha256);
       throw err;
     }));
     try {
       const fh = await entry.fh;
-      const buf = Buffer.allocUnsafe(want);
+      const want = buf.length;
       let got = 0;
       while (got < want) {
         const { bytesRead } = await fh.read(buf, got, want - got, offset + got);
@@ -257,7 +269,6 @@ export class BlobStore {
       if (got < want) {
         throw new ChatError('CHAT_ERR_INTEGRITY', `blob ${sha256} is shorter than its recorded ${size} bytes (run chat-server verify)`);
       }
-      return buf;
     } finally {
       this.fds.release(sha256, entry);
       if (this.closed) this.fds.evict(sha256);

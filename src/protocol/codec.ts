@@ -14,6 +14,11 @@
  * decode() is total: any malformed input throws ChatError('CHAT_ERR_PROTOCOL'), never
  * another exception, and never allocates more than the input's size justifies.
  * Trailing bytes after the last field are an error.
+ *
+ * A decoded `bytes` field is a copy of the input, or with { viewBytes: true } a view of
+ * it (no copy: the drive's data moves through these fields at disk speed), valid as
+ * long as nobody writes to the input. decodeFrame (messages.ts) asks for views: a
+ * Frame's payload is already a view of what was pushed into the FrameDecoder.
  */
 import { ChatError } from '../common/errors.js';
 
@@ -119,15 +124,28 @@ function writeSchema(schema: Schema, obj: Payload, buf: Buffer, off: number, pat
  * error) when `obj` does not fit the schema.
  */
 export function encodePayload(schema: Schema, obj: Payload): Buffer {
-  const buf = Buffer.allocUnsafe(schemaSize(schema, obj, '$'));
+  const buf = Buffer.allocUnsafe(payloadSize(schema, obj));
   writeSchema(schema, obj, buf, 0, '$');
   return buf;
+}
+
+/** Exact encoded size of `obj` under `schema` (TypeError when it does not fit). */
+export function payloadSize(schema: Schema, obj: Payload): number {
+  return schemaSize(schema, obj, '$');
+}
+
+/**
+ * Encodes `obj` under `schema` into `buf` at `off` (payloadSize(schema, obj) bytes
+ * must fit there); returns the offset after it. Lets a frame be built in one Buffer.
+ */
+export function writePayload(schema: Schema, obj: Payload, buf: Buffer, off: number): number {
+  return writeSchema(schema, obj, buf, off, '$');
 }
 
 /** Cursor over a payload being decoded; every read checks bounds first. */
 class Reader {
   off = 0;
-  constructor(readonly buf: Uint8Array, readonly view: DataView) {}
+  constructor(readonly buf: Uint8Array, readonly view: DataView, readonly viewBytes: boolean) {}
   need(n: number, what: string): void {
     if (this.off + n > this.buf.length) fail(`truncated ${what} at byte ${this.off}`);
   }
@@ -160,7 +178,7 @@ function read(type: FieldType, r: Reader, path: string): unknown {
         r.need(len, path);
         const slice = r.buf.subarray(r.off, r.off + len);
         r.off += len;
-        if (type === 'bytes') return Buffer.from(slice);
+        if (type === 'bytes') return r.viewBytes ? Buffer.from(slice.buffer, slice.byteOffset, slice.length) : Buffer.from(slice);
         try {
           return utf8.decode(slice);
         } catch {
@@ -199,9 +217,14 @@ function readSchema(schema: Schema, r: Reader, path: string): Payload {
   return obj;
 }
 
+export interface DecodeOptions {
+  /** `bytes` fields as views of `bytes` instead of copies (see the file comment). */
+  viewBytes?: boolean;
+}
+
 /** Decodes a whole payload; absent optional fields are left out of the result. */
-export function decodePayload(schema: Schema, bytes: Uint8Array): Payload {
-  const r = new Reader(bytes, new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+export function decodePayload(schema: Schema, bytes: Uint8Array, opts: DecodeOptions = {}): Payload {
+  const r = new Reader(bytes, new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), opts.viewBytes === true);
   const obj = readSchema(schema, r, '$');
   if (r.off !== bytes.length) fail(`${bytes.length - r.off} trailing bytes`);
   return obj;

@@ -24,11 +24,24 @@ export interface Frame {
 /** Encodes one frame. `payload` is copied into the result. */
 export function encodeFrame(code: number, reqId: number, payload: Uint8Array): Buffer {
   const buf = Buffer.allocUnsafe(HEADER_BYTES + payload.length);
-  buf.writeUInt32BE(MIN_LENGTH + payload.length, 0);
-  buf[4] = code;
-  buf.writeUInt32BE(reqId >>> 0, 5);
+  writeFrameHeader(buf, code, reqId, payload.length);
   buf.set(payload, HEADER_BYTES);
   return buf;
+}
+
+/**
+ * Writes the header of a frame whose `payloadLength` bytes follow at HEADER_BYTES in
+ * the same Buffer (for encoders that write the payload in place, with no copy).
+ */
+export function writeFrameHeader(buf: Buffer, code: number, reqId: number, payloadLength: number): void {
+  buf.writeUInt32BE(MIN_LENGTH + payloadLength, 0);
+  buf[4] = code;
+  buf.writeUInt32BE(reqId >>> 0, 5);
+}
+
+/** Sets the reqId of an encoded frame (a frame built before its request id was chosen). */
+export function setFrameReqId(buf: Buffer, reqId: number): void {
+  buf.writeUInt32BE(reqId >>> 0, 5);
 }
 
 /**
@@ -36,7 +49,9 @@ export function encodeFrame(code: number, reqId: number, payload: Uint8Array): B
  * frames they finish. Memory is bounded: it never buffers more than one frame of at
  * most `maxFrame` bytes plus the header. A length below MIN_LENGTH or above maxFrame
  * throws a ChatError and poisons the decoder (the stream can no longer be trusted:
- * the caller must close it); later pushes throw the same error.
+ * the caller must close it); later pushes throw the same error. A frame's payload is
+ * a view of a pushed chunk or of a Buffer the decoder made and never reuses: push()
+ * takes the chunk, and nobody may write to it afterwards.
  */
 export class FrameDecoder {
   private chunks: Buffer[] = [];

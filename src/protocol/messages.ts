@@ -2,9 +2,9 @@
  * Typed frames: a frame's code and payload decoded against the command table. PURE.
  */
 import { ChatError, errorCodeFromWire, ERROR_CODES, type ErrorCode } from '../common/errors.js';
-import { decodePayload, encodePayload, type Payload } from './codec.js';
+import { decodePayload, payloadSize, writePayload, type Payload, type Schema } from './codec.js';
 import { COMMAND_BY_CODE, COMMANDS, ERROR_CODE, REPLY_BIT, type CommandName, type CommandSpec } from './commands.js';
-import { encodeFrame, type Frame } from './frame.js';
+import { HEADER_BYTES, writeFrameHeader, type Frame } from './frame.js';
 
 export type DecodedKind = 'request' | 'reply' | 'push' | 'error';
 
@@ -16,42 +16,91 @@ export interface Decoded {
   payload: Payload;
 }
 
+const VIEW_BYTES = { viewBytes: true } as const;
+
 function spec(name: CommandName): CommandSpec {
   return COMMANDS[name];
 }
 
+/** One frame in one Buffer: the payload is encoded in place after the header. */
+function frameOf(code: number, reqId: number, schema: Schema, payload: Payload): Buffer {
+  const size = payloadSize(schema, payload);
+  const buf = Buffer.allocUnsafe(HEADER_BYTES + size);
+  writeFrameHeader(buf, code, reqId, size);
+  writePayload(schema, payload, buf, HEADER_BYTES);
+  return buf;
+}
+
 export function encodeRequest(name: CommandName, reqId: number, payload: Payload = {}): Buffer {
   const s = spec(name);
-  return encodeFrame(s.code, reqId, encodePayload(s.request, payload));
+  return frameOf(s.code, reqId, s.request, payload);
 }
 
 export function encodeReply(name: CommandName, reqId: number, payload: Payload = {}): Buffer {
   const s = spec(name);
   if (!s.reply) throw new TypeError(`${name} has no reply`);
-  return encodeFrame(s.code | REPLY_BIT, reqId, encodePayload(s.reply, payload));
+  return frameOf(s.code | REPLY_BIT, reqId, s.reply, payload);
 }
 
 /** Pushes carry reqId 0. */
 export function encodePush(name: CommandName, payload: Payload = {}): Buffer {
   const s = spec(name);
-  return encodeFrame(s.code, 0, encodePayload(s.request, payload));
+  return frameOf(s.code, 0, s.request, payload);
 }
 
 export function encodeError(reqId: number, code: ErrorCode, message: string): Buffer {
-  return encodeFrame(ERROR_CODE, reqId, encodePayload(COMMANDS.ERROR.request, {
-    code: ERROR_CODES[code].wire, name: code, message,
-  }));
+  return frameOf(ERROR_CODE, reqId, COMMANDS.ERROR.request, { code: ERROR_CODES[code].wire, name: code, message });
+}
+
+/** A frame whose last field's bytes are left for the caller: `tail` is where they go. */
+export interface TailFrame {
+  frame: Buffer;
+  tail: Buffer;
+}
+
+/**
+ * Encodes a frame whose schema ends with a `bytes` field (UPLOAD_CHUNK, FILE_READ's
+ * reply) with room for `tailLength` bytes there, unwritten: the caller reads its data
+ * straight into `tail` (a view of `frame`) and sends `frame`, so a chunk read from a
+ * file reaches the socket without being copied. `payload` holds the other fields.
+ */
+function tailFrameOf(code: number, reqId: number, schema: Schema, payload: Payload, tailLength: number): TailFrame {
+  const last = schema[schema.length - 1];
+  if (!last || last[1] !== 'bytes') throw new TypeError('the schema does not end with a bytes field');
+  const head = schema.slice(0, -1);
+  const headSize = payloadSize(head, payload);
+  const size = headSize + 4 + tailLength;
+  const frame = Buffer.allocUnsafe(HEADER_BYTES + size);
+  writeFrameHeader(frame, code, reqId, size);
+  const off = writePayload(head, payload, frame, HEADER_BYTES);
+  frame.writeUInt32BE(tailLength, off);
+  return { frame, tail: frame.subarray(off + 4) };
+}
+
+/** encodeRequest with the last (bytes) field left to fill (see tailFrameOf). */
+export function encodeRequestTail(name: CommandName, reqId: number, payload: Payload, tailLength: number): TailFrame {
+  const s = spec(name);
+  return tailFrameOf(s.code, reqId, s.request, payload, tailLength);
+}
+
+/** encodeReply with the last (bytes) field left to fill (see tailFrameOf). */
+export function encodeReplyTail(name: CommandName, reqId: number, payload: Payload, tailLength: number): TailFrame {
+  const s = spec(name);
+  if (!s.reply) throw new TypeError(`${name} has no reply`);
+  return tailFrameOf(s.code | REPLY_BIT, reqId, s.reply, payload, tailLength);
 }
 
 /**
  * Decodes a frame's code and payload. Throws ChatError CHAT_ERR_UNKNOWN_COMMAND for a
  * code outside the table (the stream itself is still in step) and CHAT_ERR_PROTOCOL
- * for a payload that does not match its schema.
+ * for a payload that does not match its schema. `bytes` fields are views of
+ * frame.payload (no copy), valid as long as it is: FrameDecoder never reuses the
+ * memory it hands out, and nothing may write into a frame's payload.
  */
 export function decodeFrame(frame: Frame): Decoded {
   const { code, reqId } = frame;
   if (code === ERROR_CODE) {
-    return { kind: 'error', name: 'ERROR', reqId, payload: decodePayload(COMMANDS.ERROR.request, frame.payload) };
+    return { kind: 'error', name: 'ERROR', reqId, payload: decodePayload(COMMANDS.ERROR.request, frame.payload, VIEW_BYTES) };
   }
   const isReply = (code & REPLY_BIT) !== 0;
   const s = COMMAND_BY_CODE.get(code & ~REPLY_BIT);
@@ -60,7 +109,7 @@ export function decodeFrame(frame: Frame): Decoded {
   }
   const pushCode = s.code >= 0x60;
   const kind: DecodedKind = isReply ? 'reply' : pushCode ? 'push' : 'request';
-  const payload = decodePayload(isReply ? s.reply! : s.request, frame.payload);
+  const payload = decodePayload(isReply ? s.reply! : s.request, frame.payload, VIEW_BYTES);
   return { kind, name: s.name as CommandName, reqId, payload };
 }
 

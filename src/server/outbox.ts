@@ -4,7 +4,8 @@
  * (connection.ts) extends it with the input half; together they are the one place
  * where backpressure lives:
  *   - outgoing frames are queued and written once per turn (setImmediate), as one
- *     Buffer: a fan-out of N messages to M members costs M writes per turn, not N×M;
+ *     Buffer (one writev when they add up to WRITEV_BYTES or more): a fan-out of N
+ *     messages to M members costs M writes per turn, not N×M;
  *   - while the socket's write buffer is over limits.writeHighWater reading pauses
  *     (as it does, in Connection, while limits.maxInflight requests are in progress
  *     or their input bytes are over twice limits.maxFrame),
@@ -22,6 +23,13 @@ import type { Payload } from '../protocol/codec.js';
 import type { CommandName } from '../protocol/commands.js';
 import { encodeError, encodePush, encodeReply } from '../protocol/messages.js';
 import type { Limits } from './limits.js';
+
+/**
+ * A turn's output of at least this many bytes is written as it was queued (corked:
+ * one writev) rather than copied into one Buffer: copying small frames together is
+ * cheaper than a vector of them, copying FILE_READ data again is not.
+ */
+const WRITEV_BYTES = 256 * 1024;
 
 /** Reasons to stop reading a socket; reading resumes when none is left. */
 export const PAUSE = { WRITE: 1, INFLIGHT: 2, HELD: 4, HALT: 8, INPUT: 16 } as const;
@@ -91,10 +99,18 @@ export abstract class Outbox {
       return;
     }
     if (this.out.length > 0) {
-      const data = this.out.length === 1 ? this.out[0] : Buffer.concat(this.out, this.outBytes);
+      const out = this.out;
+      const bytes = this.outBytes;
       this.out = [];
       this.outBytes = 0;
-      this.socket.write(data);
+      if (out.length === 1) this.socket.write(out[0]);
+      else if (bytes < WRITEV_BYTES) this.socket.write(Buffer.concat(out, bytes));
+      else {
+        // Big frames (drive data): one writev, no copy of them into a new Buffer.
+        this.socket.cork();
+        for (const b of out) this.socket.write(b);
+        this.socket.uncork();
+      }
       const unread = this.socket.writableLength;
       if (unread > this.limits.slowConsumerCap) {
         this.dropSlow();

@@ -7,9 +7,9 @@
  *    unreadable or non-regular file is CHAT_ERR_USAGE and the server hears nothing;
  *  - UPLOAD_BEGIN declares the size, so the server refuses a name, a size over its
  *    limit or a caller without rights before any byte flows (its error is thrown as is);
- *  - the file is read in pieces of the chunkSize the server named, with at most
- *    UPLOAD_WINDOW UPLOAD_CHUNK requests in flight: memory is a bounded number of
- *    chunk buffers whatever the file size;
+ *  - the file is read in pieces of the chunkSize the server named, one read ahead of
+ *    the chunk being hashed, with at most UPLOAD_WINDOW UPLOAD_CHUNK requests in
+ *    flight: memory is a bounded number of chunk buffers whatever the file size;
  *  - the sha256 sent with UPLOAD_END is computed over exactly the bytes sent, so the
  *    server's check catches any corruption on the way (CHAT_ERR_INTEGRITY, exit 8);
  *  - a file that is shorter or longer than at the start when its end is reached is
@@ -24,6 +24,7 @@
 import { createHash } from 'node:crypto';
 import { open, type FileHandle } from 'node:fs/promises';
 import { ChatError } from '../../common/errors.js';
+import { encodeRequestTail } from '../../protocol/messages.js';
 import type { ChatConnection } from '../connection.js';
 import { fileInfo, type FileInfo } from './types.js';
 
@@ -94,20 +95,28 @@ async function sendBody(conn: ChatConnection, fh: FileHandle, b: Body): Promise<
       b.onProgress?.(acked, b.size);
     }
   };
+  // The next chunk is read (thread pool) while this one is hashed and sent.
+  const readChunk = async (offset: number) => {
+    const want = Math.min(b.chunkSize, b.size - offset);
+    // A fresh frame per chunk, the file read straight into it (no copy): at most
+    // UPLOAD_WINDOW + 2 are alive, and none is overwritten while queued on the socket.
+    const { frame, tail } = encodeRequestTail('UPLOAD_CHUNK', 0, { uploadId: b.uploadId, offset }, want);
+    const got = await readAt(fh, tail, offset);
+    if (got < want) throw changedSize(b.path, b.size, `it ended after ${offset + got} bytes`);
+    return { frame, tail };
+  };
+  let ahead = b.size > 0 ? readChunk(0) : undefined;
   try {
     for (let offset = 0; offset < b.size;) {
       b.signal?.throwIfAborted();
-      const want = Math.min(b.chunkSize, b.size - offset);
-      // A fresh buffer per chunk: at most UPLOAD_WINDOW + 1 are alive, and no chunk
-      // can be overwritten while its frame is still queued on the socket.
-      const data = Buffer.allocUnsafe(want);
-      const got = await readAt(fh, data, offset);
-      if (got < want) throw changedSize(b.path, b.size, `it ended after ${offset + got} bytes`);
-      hash.update(data);
-      const sent = conn.request('UPLOAD_CHUNK', { uploadId: b.uploadId, offset, data }).then(onAck);
+      const { frame, tail } = await until(b.signal, ahead!);
+      offset += tail.length;
+      ahead = offset < b.size ? readChunk(offset) : undefined;
+      ahead?.catch(() => undefined); // handled when awaited; never an unhandled rejection
+      hash.update(tail);
+      const sent = conn.requestFrame('UPLOAD_CHUNK', frame).then(onAck);
       sent.catch(() => undefined); // handled when awaited below; never an unhandled rejection
       inFlight.push(sent);
-      offset += want;
       if (inFlight.length >= UPLOAD_WINDOW) await until(b.signal, inFlight.shift()!);
     }
     // Grown while being read: the bytes past the declared size would be lost.
@@ -117,6 +126,7 @@ async function sendBody(conn: ChatConnection, fh: FileHandle, b: Body): Promise<
   } finally {
     // Whatever happened, nothing is left un-awaited (their rejections are already handled).
     inFlight.length = 0;
+    await ahead?.catch(() => undefined); // no read of fh may outlive the caller's close
   }
   return hash.digest('hex');
 }

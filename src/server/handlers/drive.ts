@@ -21,7 +21,7 @@
 import { ChatError } from '../../common/errors.js';
 import { checkFileName } from '../../common/names.js';
 import { DEFAULT_MAX_FRAME } from '../../protocol/frame.js';
-import { encodePush } from '../../protocol/messages.js';
+import { encodePush, encodeReplyTail } from '../../protocol/messages.js';
 import type { FileEntry, FileVersion } from '../../state/types.js';
 import { canRemove, canReplace, fileView, findFile, findVersion, listFiles, type FileView } from '../../state/queries.js';
 import { drivePermission, memberGroup, shown } from './drive-rights.js';
@@ -214,7 +214,7 @@ export const driveHandlers: HandlerTable = {
   },
 
   FILE_READ: {
-    async run(ctx, conn, p) {
+    async run(ctx, conn, p, reqId) {
       const user = conn.user!;
       const version = p.version as number;
       const offset = p.offset as number;
@@ -233,14 +233,17 @@ export const driveHandlers: HandlerTable = {
         if (conn.isDead) return NO_REPLY;
         // Removed while this read waited for its turn: as if it had come later.
         const now = find();
-        const data = await ctx.blobs.read(now.sha256, now.size, offset, length).catch((err: unknown) => {
+        // The blob is read straight into the reply frame (no copy on the way out).
+        const reply = encodeReplyTail('FILE_READ', reqId, {}, Math.max(0, Math.min(length, now.size - offset)));
+        await ctx.blobs.readInto(now.sha256, now.size, offset, reply.tail).catch((err: unknown) => {
           if (err instanceof ChatError && err.code === 'CHAT_ERR_INTEGRITY') {
             find(); // removed (and its blob collected) during the read: NOT_FOUND
             ctx.log.error({ group: g.name, file: p.name, version, sha256: now.sha256, err: err.message }, 'blob damaged or missing');
           }
           throw err;
         });
-        return { data };
+        if (!conn.isDead) conn.send(reply.frame);
+        return NO_REPLY;
       } finally {
         release();
       }
