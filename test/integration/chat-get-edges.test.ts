@@ -225,6 +225,25 @@ describe('chat-get -o and local names', () => {
   });
 });
 
+describe('chat-get output', () => {
+  it('a reader that closes stdout early (| head -1) does not stop the downloads, nor hide a failure behind exit 0', async () => {
+    const files = [1, 2, 3].map((i) => seededBytes(2 * 1024 * 1024, 40 + i));
+    for (const [i, data] of files.entries()) await upload(ann, dir, `piped-${i}.bin`, data);
+    const proxy = await startProxy(Number(server.address.split(':')[1]), 4 * 1024 * 1024);
+    try {
+      const { out, opts } = place();
+      const run = spawnGet({ ...opts, server: proxy.address }, ['-g', 'ops', 'piped-*.bin', '-o', `${out}/`, '--json']);
+      await until(() => run.stdout().includes('\n'), 20_000, 'the first line');
+      run.proc.stdout!.destroy(); // as `head -1` does after its line
+      expect(await run.exit).toBe(0);
+      expect(run.stderr()).toBe('');
+      for (const [i, data] of files.entries()) expect(fileSha(join(out, `piped-${i}.bin`))).toBe(sha256(data));
+    } finally {
+      await proxy.close();
+    }
+  });
+});
+
 describe('chat-get arguments', () => {
   it('--version prints the version, as chat --version does', async () => {
     const { opts } = place();

@@ -85,6 +85,17 @@ class Link {
   }
 }
 
+/**
+ * Set when stdout's reader has gone (`chat-get ... | head -1`): the results are then
+ * dropped, but the downloads go on and the exit code stays theirs. (Exiting, as a
+ * listing command may, would leave files unfetched behind an exit 0.)
+ */
+let stdoutGone = false;
+
+function writeOut(text: string): void {
+  if (!stdoutGone) process.stdout.write(text);
+}
+
 /** The run's words: results on stdout, notes on stderr (above any bars), the SPEC §2 way. */
 class Printer {
   private bars: ProgressBars | undefined;
@@ -112,7 +123,7 @@ class Printer {
 
   saved(group: string, r: DownloadResult): void {
     if (this.json) {
-      process.stdout.write(jsonLine({
+      writeOut(jsonLine({
         group, name: r.name, version: r.version, size: r.size, bytes: r.bytes, sha256: r.sha256,
         seconds: Math.round(r.seconds * 1000) / 1000, resumedFrom: r.resumedFrom, target: r.target,
       }));
@@ -123,13 +134,13 @@ class Printer {
     const line = `saved ${printable(r.name)} v${r.version} → ${shownPath(r.target)} (${formatBytes(r.size)}${how})`;
     // Result lines wait for the bars when both streams share the terminal.
     if (this.bars && process.stdout.isTTY) this.held.push(line);
-    else process.stdout.write(`${line}\n`);
+    else writeOut(`${line}\n`);
   }
 
   stopBars(): void {
     this.bars?.stop();
     this.bars = undefined;
-    for (const line of this.held.splice(0)) process.stdout.write(`${line}\n`);
+    for (const line of this.held.splice(0)) writeOut(`${line}\n`);
   }
 }
 
@@ -415,11 +426,9 @@ export async function run(args: string[]): Promise<number | NodeJS.Signals> {
 
 /** bin/chat-get.js calls this: run, then exit with the code (or by the signal) once output is flushed. */
 export async function main(args: string[]): Promise<void> {
-  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code === 'EPIPE') process.exit(EXIT.OK);
-  });
+  process.stdout.on('error', () => { stdoutGone = true; }); // EPIPE and the like: nobody reads
   const code = await run(args);
-  await new Promise<void>((resolve) => process.stdout.write('', () => resolve()));
+  if (!stdoutGone) await new Promise<void>((resolve) => process.stdout.write('', () => resolve()));
   if (typeof code === 'string') process.kill(process.pid, code); // handlers are gone: the default action ends us
   else process.exit(code);
 }
