@@ -11,12 +11,16 @@
  *    and the part file fdatasync'ed (Checkpointer); one runs at a time, started every
  *    `checkpointEvery` bytes, while the reads go on (checkpointEvery < chunk keeps the
  *    window open during the fsync);
- *  - memory is the window: at most `window` replies of at most `readSize` bytes;
+ *  - replies are written in order by a PartWriter while the next replies arrive, and
+ *    hashed once written, so a write, a hash and the network overlap;
+ *  - memory is bounded by `chunk`: at most `window` reads in flight, and the replies
+ *    received and not yet written, all within `durable + chunk`;
  *  - it resolves when all `size` bytes are written (the last checkpoint may still be
  *    running: call flush()), and rejects with the first failure (a network error
- *    from the connection, a server refusal, a local write error, the signal's reason),
- *    with the in-memory position (`p.written`, `p.hash`) still true for what is on
- *    disk, so the caller can go on from there on another connection.
+ *    from the connection, a server refusal, a local write error, the signal's reason)
+ *    once the writes queued before it have settled, with the in-memory position
+ *    (`p.written`, `p.hash`) true for what is on disk, so the caller can go on from
+ *    there on another connection.
  */
 import type { Hash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
@@ -124,13 +128,71 @@ export interface FetchJob {
 
 interface Read { offset: number; length: number; reply: Promise<{ data?: unknown }> }
 
+/**
+ * Writes the replies to the part file one after another, in order, without the pump
+ * waiting for each: once a write is done the next one starts, and only then are the
+ * bytes just written hashed and counted (`p.written`), so the hashing of one reply
+ * runs while the next is being written, and `p.written` and `p.hash` always describe
+ * exactly the bytes on the file. What waits here is bounded by the reads, which never
+ * pass `durable + chunk`.
+ */
+class PartWriter {
+  private readonly queue: Array<{ data: Uint8Array; offset: number }> = [];
+  private busy = false;
+  private failure: unknown;
+  private idleWaiters: Array<() => void> = [];
+
+  constructor(private readonly job: FetchJob, private readonly p: Position) {}
+
+  /** Throws the failure of an earlier write (a full disk), if any. */
+  check(): void {
+    if (this.failure !== undefined) throw this.failure;
+  }
+
+  push(data: Uint8Array, offset: number): void {
+    this.queue.push({ data, offset });
+    if (!this.busy) this.next();
+  }
+
+  /** Resolves once every queued write is done or one failed (check() says which). */
+  idle(): Promise<void> {
+    if (!this.busy) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private next(): void {
+    const w = this.queue[0];
+    if (!w || this.failure !== undefined) {
+      this.busy = false;
+      this.queue.length = 0;
+      for (const wake of this.idleWaiters.splice(0)) wake();
+      return;
+    }
+    this.busy = true;
+    writeAll(this.job.part, w.data, w.offset).then(() => {
+      this.queue.shift();
+      this.next(); // the next write goes to the thread pool first, then this one is hashed
+      const { p, job } = this;
+      p.hash.update(w.data);
+      p.written += w.data.length;
+      job.onProgress?.(p.written, job.size);
+      job.checkpointer.maybe(p.written);
+    }, (err: unknown) => {
+      this.failure = new ChatError('CHAT_ERR_USAGE', `cannot write the part file: ${localError(err)}`, { cause: err });
+      this.next();
+    });
+  }
+}
+
 /** Fetches bytes [p.written, size) over `conn` (see the module contract). */
 export async function fetchRest(conn: ChatConnection, job: FetchJob, p: Position): Promise<void> {
   const { tuning, checkpointer: ckpt } = job;
   const maxFrame = Number(conn.hello.maxFrame) || 1024 * 1024;
   const readSize = Math.max(1, Math.min(tuning.readSize, maxFrame - 64));
   const inflight: Read[] = [];
+  const writer = new PartWriter(job, p);
   let next = p.written;
+  let received = p.written;
   const issue = (): void => {
     const limit = Math.min(job.size, ckpt.durable + tuning.chunk);
     while (inflight.length < tuning.window && next < limit) {
@@ -143,12 +205,15 @@ export async function fetchRest(conn: ChatConnection, job: FetchJob, p: Position
     }
   };
   try {
-    while (p.written < job.size) {
+    while (received < job.size) {
       job.signal?.throwIfAborted();
       ckpt.check();
+      writer.check();
       issue();
       if (inflight.length === 0) {
-        // Every allowed byte is written: wait for a checkpoint to open the window.
+        // Every allowed byte is here: wait for the writes, then for a checkpoint to open the window.
+        await writer.idle();
+        writer.check();
         await ckpt.flush(p.written);
         continue;
       }
@@ -158,20 +223,18 @@ export async function fetchRest(conn: ChatConnection, job: FetchJob, p: Position
         throw new ChatError('CHAT_ERR_PROTOCOL',
           `the server answered a read of ${r.length} bytes of "${job.name}" v${job.version} at offset ${r.offset} with ${data instanceof Uint8Array ? data.length : 'no'} bytes`);
       }
-      try {
-        await writeAll(job.part, data, r.offset);
-      } catch (err) {
-        throw new ChatError('CHAT_ERR_USAGE', `cannot write the part file: ${localError(err)}`, { cause: err });
-      }
-      p.hash.update(data);
-      p.written += data.length;
+      writer.push(data, r.offset);
+      received += data.length;
       p.received += data.length;
-      job.onProgress?.(p.written, job.size);
-      ckpt.maybe(p.written);
     }
-  } finally {
+  } catch (err) {
     inflight.length = 0; // their rejections are already handled
+    await writer.idle(); // p.written and p.hash are final once the queued writes are
+    writer.check(); // a local write failure first: it is not one to retry
+    throw err;
   }
+  await writer.idle();
+  writer.check();
 }
 
 /** `p`, or the signal's reason as soon as it is aborted. */
