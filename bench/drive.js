@@ -9,8 +9,9 @@
  *
  * One source file of --size MiB (default 1024; --quick 256) of random bytes. Each run,
  * in turn: the raw pipe file→file, the raw pipe file→nothing, `chat upload` (a new
- * version each time; identical content, so the blob store keeps one blob), `chat-get`
- * of that version to a fresh target. Upload and download times are the whole
+ * version each time, of new content: the run's number is stamped into the file first,
+ * so each upload pays for a new blob's fsync, rename and directory fsync, not the
+ * cheaper "already stored" path), `chat-get` of that version to a fresh target. Upload and download times are the whole
  * process's wall time (start-up and a token login included, about 0.1 s), and for
  * chat-get also its own `seconds` from --json. Both clients' peak RSS (VmHWM) shows
  * that memory stays flat whatever the size. The checkpoints chat-get makes (fsync of
@@ -19,7 +20,7 @@
  * stands in for it as the ceiling.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { createWriteStream, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, createWriteStream, mkdirSync, openSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -73,6 +74,18 @@ function runTimed(args, env, timeoutMs = 600_000) {
   });
 }
 
+/** Makes `path` new content: `run` in bytes 4..7 (block 0 carries its index in 0..3). */
+function stamp(path, run) {
+  const fd = openSync(path, 'r+');
+  try {
+    const b = Buffer.alloc(4);
+    b.writeUInt32BE(run + 1, 0);
+    writeSync(fd, b, 0, 4, 4);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 async function rawPipe(src, dst) {
   const sender = spawn(process.execPath, [join(HERE, 'lib/raw-file-pipe.js'), 'send', src], { stdio: ['ignore', 'pipe', 'inherit'] });
   const port = await new Promise((resolve, reject) => {
@@ -124,6 +137,7 @@ async function main() {
     const up = [];
     const down = [];
     for (let run = 0; run < RUNS; run++) {
+      stamp(src, run);
       const rawDst = join(tmp, 'raw.bin');
       raw.push(await rawPipe(src, rawDst));
       rmSync(rawDst, { force: true });

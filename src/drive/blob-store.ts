@@ -9,11 +9,12 @@
  * Contracts:
  *   - place(temp, sha256) verifies the temp file's size and sha256 against the declared
  *     ones (else CHAT_ERR_INTEGRITY, temp removed), fdatasyncs it, renames it into place
- *     (or drops it when the blob already exists: identical content is stored once) and
- *     fsyncs the blob's directory. Only after it resolves may a 'file.put' naming the
- *     blob be committed to the journal (a crash before the commit leaves an orphan,
- *     removed by sweep() at the next start). Placements of the same content run one
- *     after another, so "already exists" always means "already durable";
+ *     and fsyncs the blob's directory; when the blob already exists (identical content
+ *     is stored once) it removes the temp file instead, unsynced. Only after it
+ *     resolves may a 'file.put' naming the blob be committed to the journal (a crash
+ *     before the commit leaves an orphan, removed by sweep() at the next start).
+ *     Placements of the same content run one after another, so "already exists"
+ *     always means "already durable";
  *   - the sha256 placed stays pinned until the returned Pin is released (after the
  *     'file.put' commit, or on failure): collect() never deletes a pinned blob, and a
  *     place() of a blob being deleted waits for that deletion, so an upload that found
@@ -162,7 +163,6 @@ export class BlobStore {
     const mine = new Promise<void>((resolve) => { placed = resolve; });
     this.placing.set(sha256, mine);
     try {
-      await temp.sync();
       const dir = sha256.slice(0, 2);
       await this.ensureDir(dir);
       await before;
@@ -171,8 +171,11 @@ export class BlobStore {
       await this.deleting.get(sha256);
       const target = blobPath(this.dataDir, sha256);
       if (await exists(target)) {
+        // Already durable (see the contract): the copy is dropped without an fsync
+        // (which would also make its unlink slow: blocks allocated, then freed).
         await temp.abort();
       } else {
+        await temp.sync();
         await rename(temp.path, target);
         temp.renamed();
         await fsyncDir(join(blobsDir(this.dataDir), dir));
