@@ -4,11 +4,12 @@
  * a dumb one. The real binary against a real server on port 0.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { useTestServer, type TestServer } from '../unit/server/helpers.js';
+import { useTestServer, type TestClient, type TestServer } from '../unit/server/helpers.js';
 import { chat, ROOT, type ChatOptions } from './harness.js';
 import { Pane, relayTo, requireTmux, type Relay } from './interactive-tmux.js';
 
@@ -60,6 +61,15 @@ function live(o: ChatOptions, args: string[]) {
   };
 }
 
+/** `who` stores `data` as `name` in #ops with the raw drive requests. */
+async function upload(who: TestClient, name: string, data: Buffer): Promise<void> {
+  const { uploadId, chunkSize } = await who.request('UPLOAD_BEGIN', { group: 'ops', name, size: data.length });
+  for (let off = 0; off < data.length; off += chunkSize) {
+    await who.request('UPLOAD_CHUNK', { uploadId, offset: off, data: data.subarray(off, off + chunkSize) });
+  }
+  await who.request('UPLOAD_END', { uploadId, sha256: createHash('sha256').update(data).digest('hex') });
+}
+
 const count = (text: string, re: RegExp) => text.split('\n').filter((l) => re.test(l)).length;
 
 describe('interactive chat on pipes (--interactive)', () => {
@@ -105,8 +115,8 @@ describe('interactive chat in a terminal (tmux)', () => {
   beforeAll(() => requireTmux());
 
   /** alice's chat in a terminal, through a relay the test can take down. */
-  async function inPane(alice: ChatOptions, port: number, cols = 80): Promise<{ pane: Pane; relay: Relay }> {
-    const relay = await relayTo(() => port);
+  async function inPane(alice: ChatOptions, port: number, cols = 80, bytesPerSecond?: number): Promise<{ pane: Pane; relay: Relay }> {
+    const relay = await relayTo(() => port, bytesPerSecond);
     relays.push(relay);
     const pane = new Pane();
     panes.push(pane);
@@ -135,5 +145,56 @@ describe('interactive chat in a terminal (tmux)', () => {
     pane.type('/quit');
     pane.press('Enter');
     expect(await pane.exitCode()).toBe(0);
+  }, 60_000);
+
+  it('Ctrl-C while a /get runs: leaves at once, says where the download stopped and how to go on; /get goes on from there', async () => {
+    const { ts, alice } = await world();
+    const bob = await ts.client();
+    await bob.login('bob');
+    const data = randomBytes(3 * 1024 * 1024);
+    await upload(bob, 'big.bin', data);
+    const { pane } = await inPane(alice, ts.port, 120, 256 * 1024);
+    pane.type('/get big.bin');
+    pane.press('Enter');
+    // Not the row shown before the first byte: some bytes of the 3 MiB.
+    await pane.waitFor(() => /^↓ big\.bin \[#*-*\] \d+% [1-9][\d.]* [KM]iB of 3\.0 MiB$/m.test(pane.screen()), 'the progress row to show some progress');
+    pane.press('C-c');
+    expect(await pane.exitCode()).toBe(0);
+    const all = pane.all();
+    expect(all).not.toContain('reconnecting'); // leaving is not a lost connection
+    expect(all).not.toMatch(/^!! /m); // nor a failure
+    expect(all).toMatch(/^-- \/get big\.bin stopped at [\d.]+ [KM]iB of 3\.0 MiB: \/get big\.bin again goes on from there \(or chat-get --resume\)$/m);
+    const dir = dirs[dirs.length - 1];
+    const kept = statSync(join(dir, 'big.bin.part')).size;
+    expect(kept).toBeGreaterThan(0);
+    expect(existsSync(join(dir, 'big.bin'))).toBe(false);
+
+    const again = new Pane();
+    panes.push(again);
+    again.start(['--interactive', '-g', 'ops'], {
+      CHAT_SERVER: `127.0.0.1:${ts.port}`, CHAT_CONFIG_DIR: alice.configDir, CHAT_USER: 'alice', CHAT_PASSWORD: 'pw-alice',
+    }, { cwd: dir, cols: 120 });
+    await again.waitForPrompt('alice@ops>');
+    again.type('/get big.bin');
+    again.press('Enter');
+    await again.waitForText('-- saved big.bin v1 as ', 20_000);
+    expect(again.all().replace(/\n\s+/g, ' ')).toMatch(/verified, resumed at [\d.]+ [KM]iB\)/);
+    expect(readFileSync(join(dir, 'big.bin')).equals(data)).toBe(true);
+  }, 60_000);
+
+  it('Ctrl-C while an /upload runs: leaves at once and says nothing was stored', async () => {
+    const { ts, alice } = await world();
+    const dir = dirs[dirs.length - 1];
+    writeFileSync(join(dir, 'up.bin'), randomBytes(3 * 1024 * 1024));
+    const { pane } = await inPane(alice, ts.port, 120, 256 * 1024);
+    pane.type('/upload up.bin');
+    pane.press('Enter');
+    await pane.waitFor(() => /^↑ up\.bin \[#*-*\] \d+% [1-9][\d.]* [KM]iB of 3\.0 MiB$/m.test(pane.screen()), 'the progress row to show some progress');
+    pane.press('C-c');
+    expect(await pane.exitCode()).toBe(0);
+    const all = pane.all();
+    expect(all).not.toMatch(/^!! /m);
+    expect(all).not.toContain('once reconnected');
+    expect(all).toMatch(/^-- \/upload up\.bin stopped at [\d.]+ [KM]iB of 3\.0 MiB: nothing was stored$/m);
   }, 60_000);
 });

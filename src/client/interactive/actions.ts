@@ -128,10 +128,10 @@ export async function runCommand(app: App, cmd: Command, typed: string): Promise
       return;
     }
     case 'upload':
-      runUpload(app, app.needGroup('/upload'), cmd.path).catch((err: unknown) => app.fail(err));
+      app.background(runUpload(app, app.needGroup('/upload'), cmd.path), false);
       return;
     case 'get':
-      runGet(app, app.needGroup('/get'), cmd.name, cmd.version).catch((err: unknown) => app.fail(err));
+      app.background(runGet(app, app.needGroup('/get'), cmd.name, cmd.version), true);
       return;
     case 'help':
       app.print(infoLines(helpLines(), look));

@@ -76,6 +76,8 @@ class App implements LinkHandlers {
   /** Aborted on leaving: transfers in progress stop (a /get keeps its part file for later). */
   readonly stop = new AbortController();
   private queue: Promise<void> = Promise.resolve();
+  /** Transfers running beside the prompt (see background()). */
+  private readonly transfers = new Set<Promise<void>>();
   /** While the connection is down: since when, failed attempts, reasons said. */
   private outage: { since: number; attempts: number; said: Set<string> } | undefined;
   private finish!: (result: { code: number } | { error: unknown }) => void;
@@ -266,8 +268,22 @@ class App implements LinkHandlers {
   }
 
   /**
-   * Leaves: what was typed before runs first and the sends it made get their answer
-   * (each bounded by LEAVE_WAIT_MS, and not at all while disconnected), then BYE.
+   * Runs a transfer beside the prompt; its failure is printed. `windDown`: leave()
+   * waits (bounded) for it to stop, as for a /get, which checkpoints what it has
+   * written; an /upload is not waited for (its UPLOAD_ABORT queues behind the chunks
+   * already sent, and the server drops the upload anyway when the connection ends).
+   */
+  background(transfer: Promise<void>, windDown: boolean): void {
+    const t = transfer.catch((err: unknown) => this.fail(err));
+    if (!windDown) return;
+    this.transfers.add(t);
+    void t.finally(() => this.transfers.delete(t));
+  }
+
+  /**
+   * Leaves: what was typed before runs first, transfers stop (saying where), and the
+   * sends made get their answer (each bounded by LEAVE_WAIT_MS, and not at all while
+   * disconnected), then BYE.
    */
   leave(): void {
     if (this.leaving) return;
@@ -275,6 +291,7 @@ class App implements LinkHandlers {
     this.stop.abort(new ChatError('CHAT_ERR_NETWORK', 'stopped: leaving'));
     const wait = <T>(p: Promise<T>) => Promise.race([p, new Promise<void>((r) => setTimeout(r, LEAVE_WAIT_MS).unref())]);
     void wait(this.queue)
+      .then(() => wait(Promise.allSettled([...this.transfers])))
       .then(() => this.link.drain(LEAVE_WAIT_MS))
       .then(() => {
         const waiting = this.link.waiting;

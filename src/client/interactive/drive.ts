@@ -7,8 +7,12 @@
  *    /get NAME[@VERSION] fetches it into the working directory with the same
  *    resumable, verified code as `chat-get` (download/download.ts downloadFile), so an
  *    interrupted /get goes on where it stopped, from /get or `chat-get --resume`;
- *  - progress is a status row above the prompt, redrawn in place (at most every
- *    PROGRESS_MS), gone when the transfer ends; the outcome is one line above;
+ *  - progress is a status row above the prompt ("starting" until the server has
+ *    answered, then redrawn in place at most every PROGRESS_MS), gone when the
+ *    transfer ends; the outcome is one line above;
+ *  - leaving (Ctrl-C, /quit) stops transfers: at once, one line says where each
+ *    stopped (a /get keeps its part file and goes on from there next time; an
+ *    /upload stores nothing), never a failure or "reconnecting";
  *  - a /get whose connection drops reconnects on its own (downloadFile `reconnect`,
  *    on connections of its own that it closes); an /upload fails and says to retry.
  */
@@ -35,16 +39,40 @@ export function progressText(arrow: string, name: string, done: number, size: nu
   return `${arrow} ${name} [${'#'.repeat(full)}${'-'.repeat(BAR - full)}] ${Math.floor(ratio * 100)}% ${formatBytes(done)} of ${formatBytes(size)}`;
 }
 
-/** A progress callback that updates status row `key`, at most every PROGRESS_MS. */
-function statusUpdater(app: App, key: string, arrow: string, name: string): (done: number, size: number) => void {
+/** Where a transfer is (the last progress reported). */
+interface Progress {
+  done: number;
+  size: number;
+}
+
+/** A progress callback that updates status row `key`, at most every PROGRESS_MS, and `seen`. */
+function statusUpdater(app: App, key: string, arrow: string, name: string, seen: Progress): (done: number, size: number) => void {
   let last = 0;
   return (done, size) => {
+    seen.done = done;
+    seen.size = size;
     const now = Date.now();
     if (now - last < PROGRESS_MS && done < size) return;
     last = now;
     app.screen.setStatus(key, progressText(arrow, name, done, size));
   };
 }
+
+/** Stopped by leaving (Ctrl-C, /quit): not a failure, and not a lost connection. */
+const leaving = (app: App) => app.stop.signal.aborted;
+
+/**
+ * Says `text()` the moment the user leaves, not when the transfer has wound down: an
+ * upload's UPLOAD_ABORT waits behind the chunks already queued on a slow link, longer
+ * than leaving waits. Returns the disposer.
+ */
+function sayOnLeave(app: App, text: () => string): () => void {
+  const say = () => app.note(text());
+  app.stop.signal.addEventListener('abort', say, { once: true });
+  return () => app.stop.signal.removeEventListener('abort', say);
+}
+
+const where = (p: Progress) => `${formatBytes(p.done)} of ${formatBytes(p.size)}`;
 
 let transfers = 0;
 
@@ -56,15 +84,19 @@ export async function runUpload(app: App, group: string, localPath: string): Pro
   const file = expandHome(localPath);
   const name = checkFileName(path.basename(file));
   const key = `t${++transfers}`;
-  app.screen.setStatus(key, progressText('↑', name, 0, 0));
+  const seen: Progress = { done: 0, size: 0 };
+  app.screen.setStatus(key, `↑ ${name}: starting`);
+  const dispose = sayOnLeave(app, () => `/upload ${localPath} stopped ${seen.size === 0 ? 'before it began' : `at ${where(seen)}`}: nothing was stored`);
   try {
-    const f = await uploadFile(app.link.connection(), { group, name, path: file, onProgress: statusUpdater(app, key, '↑', name), signal: app.stop.signal });
+    const f = await uploadFile(app.link.connection(), { group, name, path: file, onProgress: statusUpdater(app, key, '↑', name, seen), signal: app.stop.signal });
     app.note(`uploaded ${name} to #${group} as v${f.version} (${formatBytes(f.size)}, sha256 ${shortHash(f.sha256)})`);
   } catch (err) {
+    if (leaving(app)) return; // said when leaving
     throw err instanceof ChatError && err.exitCode === 7
       ? new ChatError(err.code, `upload of ${name} stopped: ${err.message} (nothing was stored; /upload again once reconnected)`)
       : err;
   } finally {
+    dispose();
     app.screen.setStatus(key, undefined);
   }
 }
@@ -74,12 +106,16 @@ export async function runGet(app: App, group: string, name: string, version: num
   const key = `t${++transfers}`;
   const spare: ChatConnection[] = [];
   const label = version === undefined ? name : `${name}@${version}`;
-  app.screen.setStatus(key, progressText('↓', label, 0, 0));
+  const seen: Progress = { done: 0, size: 0 };
+  app.screen.setStatus(key, `↓ ${label}: starting`);
+  const dispose = sayOnLeave(app, () => (seen.size === 0 ? `/get ${label} stopped before it began`
+    : `/get ${label} stopped at ${where(seen)}: /get ${label} again goes on from there (or chat-get --resume)`));
   try {
     const r = await downloadFile(app.link.connection(), {
       server: app.settings.server, group, name, version, target,
-      onProgress: statusUpdater(app, key, '↓', label),
-      onNote: (text) => app.note(text),
+      onProgress: statusUpdater(app, key, '↓', label, seen),
+      // Once leaving, the download's "reconnecting to go on" is not so.
+      onNote: (text) => { if (!leaving(app)) app.note(text); },
       signal: app.stop.signal,
       reconnect: async () => {
         const conn = await connect(app.settings, true);
@@ -90,7 +126,10 @@ export async function runGet(app: App, group: string, name: string, version: num
     });
     const resumed = r.resumedFrom > 0 ? `, resumed at ${formatBytes(r.resumedFrom)}` : '';
     app.note(`saved ${r.name} v${r.version} as ${r.target} (${formatBytes(r.size)}, sha256 ${shortHash(r.sha256)} verified${resumed})`);
+  } catch (err) {
+    if (!leaving(app)) throw err; // else said when leaving
   } finally {
+    dispose();
     app.screen.setStatus(key, undefined);
     for (const c of spare) await c.close().catch(() => undefined);
   }
