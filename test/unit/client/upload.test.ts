@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdirSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, mkdirSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -271,7 +271,8 @@ describe('uploadFile', () => {
     drive = new FakeDrive();
     drive.install(server, 1000);
     writeFileSync(path, Buffer.alloc(20_000, 1));
-    drive.chunkHook = (offset) => { if (offset === 5000) writeFileSync(path, Buffer.alloc(30_000, 2)); };
+    // Appended, not rewritten: writeFileSync truncates first, and a read in that moment sees a shorter file.
+    drive.chunkHook = (offset) => { if (offset === 5000) appendFileSync(path, Buffer.alloc(10_000, 2)); };
     const grown = await uploadFile(conn, { group: 'ops', name: 'c', path }).catch((e: unknown) => e);
     expect(exitCodeFor(grown)).toBe(6);
     expect((grown as Error).message).toContain('it has grown');
