@@ -87,6 +87,11 @@ export class Checkpointer {
     if (this.failure !== undefined) throw this.failure;
   }
 
+  /** The running checkpoint's end (never rejects), or undefined when none runs. */
+  get pending(): Promise<void> | undefined {
+    return this.running;
+  }
+
   /** Waits for the running checkpoint, then makes `written` durable and logged. */
   async flush(written: number): Promise<void> {
     await this.running;
@@ -139,6 +144,7 @@ interface Read { offset: number; length: number; reply: Promise<{ data?: unknown
 class PartWriter {
   private readonly queue: Array<{ data: Uint8Array; offset: number }> = [];
   private busy = false;
+  private running: Promise<void> | undefined;
   private failure: unknown;
   private idleWaiters: Array<() => void> = [];
 
@@ -160,6 +166,11 @@ class PartWriter {
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
+  /** Resolves when the write running now settles; undefined when none runs. */
+  get current(): Promise<void> | undefined {
+    return this.busy ? this.running : undefined;
+  }
+
   private next(): void {
     const w = this.queue[0];
     if (!w || this.failure !== undefined) {
@@ -169,7 +180,7 @@ class PartWriter {
       return;
     }
     this.busy = true;
-    writeAll(this.job.part, w.data, w.offset).then(() => {
+    this.running = writeAll(this.job.part, w.data, w.offset).then(() => {
       this.queue.shift();
       this.next(); // the next write goes to the thread pool first, then this one is hashed
       const { p, job } = this;
@@ -181,6 +192,7 @@ class PartWriter {
       this.failure = new ChatError('CHAT_ERR_USAGE', `cannot write the part file: ${localError(err)}`, { cause: err });
       this.next();
     });
+    this.running.catch(() => undefined);
   }
 }
 
@@ -211,10 +223,12 @@ export async function fetchRest(conn: ChatConnection, job: FetchJob, p: Position
       writer.check();
       issue();
       if (inflight.length === 0) {
-        // Every allowed byte is here: wait for the writes, then for a checkpoint to open the window.
-        await writer.idle();
-        writer.check();
-        await ckpt.flush(p.written);
+        // Every allowed byte is here: the window opens when a checkpoint ends. Wait for
+        // the one running, or for a write (which may start one), and ask again at once;
+        // only when neither runs, make what is written durable now.
+        const events = [ckpt.pending, writer.current].filter((e) => e !== undefined);
+        if (events.length > 0) await Promise.race(events);
+        else await ckpt.flush(p.written);
         continue;
       }
       const r = inflight.shift()!;
