@@ -100,6 +100,25 @@ describe('chat-get --resume', () => {
   });
 });
 
+describe('chat-get --resume of files gone from the server', () => {
+  it('a file removed from the server is 4 once, and its interrupted download is dropped (part file too)', async () => {
+    const data = seededBytes(50_000, 31);
+    const up = await upload(ann, dir, 'vanishing.bin', data);
+    const { out, opts } = place();
+    const target = join(out, 'vanishing.bin');
+    logEntry(opts.stateDir, { server: server.address, name: 'vanishing.bin', version: Number(up.version), size: data.length, sha256: sha256(data), target });
+    fs.writeFileSync(`${target}.part`, data.subarray(0, 1000));
+    expect((await chat(ann, ['rm', '-g', 'ops', 'vanishing.bin'])).code).toBe(0);
+
+    const r = await chatGet(opts, ['--resume']);
+    expect(r.code).toBe(4);
+    expect(r.stderr).toMatch(/^chat-get: file "vanishing\.bin" not found in group "ops" .*; its interrupted download to .*vanishing\.bin is dropped\n$/);
+    expect(fs.readdirSync(out)).toEqual([]);
+    expect(entries(opts)).toEqual([]);
+    expect(await chatGet(opts, ['--resume'])).toMatchObject({ code: 0, stderr: expect.stringMatching(/^chat-get: nothing to resume/) });
+  });
+});
+
 describe('chat-get --resume --restart', () => {
   it('a download whose file changed stops --resume with 6; --resume --restart fetches the new version and resumes the others', async () => {
     const v1 = seededBytes(200_000, 27);

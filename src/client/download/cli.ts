@@ -19,7 +19,8 @@
  *  - --resume: every entry of the resume log (restricted to targets inside -o DIR),
  *    grouped by the server it came from, fetched as the original command would have
  *    (the latest, or the pinned @VERSION): a newer latest is 6 as on a rerun, and
- *    with --restart that one (only) starts over with the latest, said in a note;
+ *    with --restart that one (only) starts over with the latest, said in a note. One
+ *    whose file, version or group is gone (4) is dropped with its part file;
  *  - SIGINT/SIGTERM: the current download checkpoints what it has, says how to go on,
  *    and the process ends by that signal (a second one ends it at once);
  *  - progress bars (cli-progress, stderr) only on a TTY without --json, --quiet or
@@ -216,13 +217,29 @@ async function fetchAll(link: Link, jobs: readonly Job[], argv: GetArgs, out: Pr
       out.saved(job.group, result);
     } catch (err) {
       if (signal.aborted) throw signal.reason;
-      const e = withHint(err, hintsFor(job.group));
+      let e = withHint(err, hintsFor(job.group));
       if (endsRun(e)) throw e;
+      if (argv.resume && isChatError(e, 'CHAT_ERR_NOT_FOUND')) e = await forget(job, e, stateDir(settings.env));
       out.error(e);
       failed ||= exitCodeFor(e);
     }
   }
   return failed;
+}
+
+/**
+ * --resume: the file, version or group is gone from the server, and versions never
+ * come back, so the entry and its part file are dropped (else every later --resume
+ * would fail the same way). Returns the error to report, saying so.
+ */
+async function forget(job: Job, err: ChatError, root: string): Promise<ChatError> {
+  try {
+    await dropEntry(root, job.target);
+    fs.rmSync(`${job.target}.part`, { force: true });
+  } catch {
+    return err; // held by another chat-get, or not writable: it stays for a later run
+  }
+  return new ChatError(err.code, `${err.message}; its interrupted download to ${job.target} is dropped`, { cause: err });
 }
 
 async function getFiles(argv: GetArgs, settings: Settings, out: Printer, signal: AbortSignal): Promise<number> {
