@@ -87,3 +87,26 @@ describe('a pipe (--interactive in scripts)', () => {
     screen.close();
   });
 });
+
+describe('the line editor on a terminal', () => {
+  it('a long paste arrives whole, and editing goes on around it (typed text is inserted in one piece)', async () => {
+    const t = streams(true);
+    const screen = screenFor(t.stdin, t.stdout, {});
+    const lines: string[] = [];
+    screen.setPrompt('> ');
+    screen.start({ line: (l) => lines.push(l), leave: () => undefined, complete: (l) => l });
+    const paste = 'abcdefghij'.repeat(5000);
+    for (let i = 0; i < paste.length; i += 4096) t.stdin.write(paste.slice(i, i + 4096));
+    await tick();
+    t.stdin.write('\u001b[D\u001b[DXY'); // Left, Left, then two characters
+    await tick();
+    // 59 usable columns: the row scrolls to keep the cursor (after "XY") on it.
+    expect(t.written().endsWith(`> ${paste.slice(-56, -2)}XYi\r${ESC}[58C`)).toBe(true);
+    t.stdin.write('\r');
+    await tick();
+    expect(lines).toEqual([`${paste.slice(0, -2)}XYij`]);
+    expect(t.stdin.raw).toBe(true);
+    screen.close();
+    expect(t.stdin.raw).toBe(false);
+  });
+});
