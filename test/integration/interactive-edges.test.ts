@@ -197,4 +197,27 @@ describe('interactive chat in a terminal (tmux)', () => {
     expect(all).not.toContain('once reconnected');
     expect(all).toMatch(/^-- \/upload up\.bin stopped at [\d.]+ [KM]iB of 3\.0 MiB: nothing was stored$/m);
   }, 60_000);
+
+  it('a narrower terminal while a long line is typed: the prompt row is drawn again, no piece of the old one left above', async () => {
+    const { ts, alice } = await world();
+    const { pane } = await inPane(alice, ts.port, 80);
+    const text = 'the quick brown fox jumps over the lazy dog and then some more words 0123456789';
+    pane.type(text); // longer than the row: it scrolls sideways, the cursor at its end
+    await pane.waitFor(() => pane.lastLine().endsWith('0123456789'), 'the typed line');
+    const before = pane.screen().split('\n').filter((l) => l !== '').length;
+    pane.resize(40, 24);
+    // The terminal (tmux) re-wraps the old 79-column prompt row onto two rows; the
+    // client must start its redraw from the first of them.
+    await pane.waitFor(() => pane.lastLine() === `alice@ops> ${text.slice(-27)}`, 'the prompt row redrawn for 40 columns');
+    await new Promise((r) => setTimeout(r, 300)); // nothing more comes
+    const rows = pane.screen().split('\n').filter((l) => l !== '');
+    expect(rows.filter((l) => l.includes('alice@ops>'))).toEqual([`alice@ops> ${text.slice(-27)}`]);
+    expect(rows.length).toBeLessThanOrEqual(before + 2); // the two notes above may wrap, nothing else
+    expect(pane.cursorX()).toBe(38);
+    // Typing and what arrives go on as before.
+    pane.press('C-a');
+    pane.type('>>');
+    await pane.waitForPrompt('alice@ops> >>the quick brown fox jumps');
+    expect(pane.cursorX()).toBe(13);
+  });
 });

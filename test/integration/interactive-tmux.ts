@@ -63,6 +63,11 @@ export class Pane {
     this.tmux(['send-keys', '-t', '0', ...keys]);
   }
 
+  /** Makes the terminal `cols` x `rows`, as a user dragging its window does. */
+  resize(cols: number, rows: number): void {
+    this.tmux(['resize-window', '-t', '0', '-x', String(cols), '-y', String(rows)]);
+  }
+
   /** The visible screen, trailing blanks trimmed from each line. */
   screen(): string {
     return this.tmux(['capture-pane', '-p', '-t', '0']).split('\n').map((l) => l.trimEnd()).join('\n');

@@ -52,6 +52,47 @@ export function viewLine(prompt: string, line: Line, columns: number): View {
   return { row: shown + line.chars.slice(start, end).join(''), cursorCol: promptWidth + before };
 }
 
+/** Rows `text` takes on a terminal `columns` wide that wraps it (a wide character never straddles two). */
+function rowsTaken(text: string, columns: number): number {
+  let row = 0;
+  let col = 0;
+  for (const ch of text) {
+    const w = charWidth(ch);
+    if (w === 0) continue;
+    if (col + w > columns) { row++; col = 0; }
+    col += w;
+  }
+  return row + 1;
+}
+
+/**
+ * Where the last frame's rows are after the terminal got narrower, on a terminal that
+ * re-wraps its rows then (tmux, VTE, iTerm2, kitty, Windows Terminal; xterm and the
+ * Linux console cut them instead and leave the cursor at min(col, columns - 1)).
+ * `rows`: the status rows and last the prompt row, as written; `cursorCol`: the
+ * cursor's column in the prompt row. Returns how many rows above the cursor the first
+ * of them now starts, and the cursor's column.
+ */
+export function reflowed(rows: readonly string[], cursorCol: number, columns: number): { up: number; col: number } {
+  let up = 0;
+  for (const r of rows.slice(0, -1)) up += rowsTaken(stripAnsi(r), columns);
+  const chars = Array.from(stripAnsi(rows[rows.length - 1] ?? ''));
+  let row = 0;
+  let col = 0;
+  let used = 0;
+  let i = 0;
+  for (; i < chars.length && used < cursorCol; i++) {
+    const w = charWidth(chars[i]);
+    if (w === 0) continue;
+    if (col + w > columns) { row++; col = 0; }
+    col += w;
+    used += w;
+  }
+  // The cursor's cell is the next character's: on the next row when this one is full.
+  if (i < chars.length && col + Math.max(1, charWidth(chars[i])) > columns) { row++; col = 0; }
+  return { up: up + row, col };
+}
+
 /** Moves to column `col` of the current row. */
 function toColumn(col: number): string {
   return col > 0 ? `\r\u001b[${col}C` : '\r';

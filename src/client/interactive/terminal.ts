@@ -22,8 +22,11 @@
  *    after each batch of output, on a line of its own.
  */
 import { createInterface, emitKeypressEvents, type Interface } from 'node:readline';
+import { StringDecoder } from 'node:string_decoder';
+import { PassThrough } from 'node:stream';
 import { EMPTY_LINE, edit, keyAction, lineOf, lineText, Recall, type Key, type Line } from './editor.js';
-import { frame, plainLines, viewLine } from './render.js';
+import { fit, frame, plainLines, reflowed, viewLine } from './render.js';
+import { textWidth } from './width.js';
 
 export interface ScreenHandlers {
   /** A line was entered. */
@@ -50,6 +53,12 @@ export interface Screen {
   close(): void;
 }
 
+/** A terminal's cursor position reports: ESC [ row ; column R. */
+// eslint-disable-next-line no-control-regex
+const CURSOR_REPORTS = /\u001b\[(\d+);(\d+)R/g;
+/** How long a resize waits for the cursor report before drawing as if nothing moved. */
+const CURSOR_REPORT_MS = 300;
+
 export class TtyScreen implements Screen {
   private line: Line = EMPTY_LINE;
   /**
@@ -61,14 +70,33 @@ export class TtyScreen implements Screen {
   private prompt = '> ';
   private pending: string[] = [];
   private readonly status = new Map<string, string>();
-  private statusRows = 0;
+  /**
+   * Rows to go up from the cursor to the first row of the last frame: its status rows,
+   * and after the terminal got narrower, the rows its re-wrapping added (resized()).
+   */
+  private up = 0;
+  /** What the last frame left: its status rows and prompt row as written, the cursor's column. */
+  private drawn: { rows: string[]; cursorCol: number } = { rows: [], cursorCol: 0 };
+  /** Whether this terminal re-wraps rows when it gets narrower, once a cursor report told. */
+  private rewraps: boolean | undefined;
+  /** A cursor position report asked for after a resize: frames wait for it (or the timer). */
+  private probe: { pending: number; timer: NodeJS.Timeout } | undefined;
   private scheduled = false;
   private closed = false;
   private started = false;
   private readonly recall = new Recall();
   private handlers: ScreenHandlers | undefined;
   private readonly onKey = (str: string | undefined, key: Key | undefined) => this.key(str, key);
-  private readonly onResize = () => this.schedule();
+  /**
+   * What is typed, without the terminal's cursor reports (readline's key decoder
+   * cuts "ESC[2;39R" into a key and a typed "R"): keypress events come from here.
+   */
+  private readonly keys = new PassThrough();
+  private readonly decoder = new StringDecoder('utf8');
+  /** The start of a cursor report cut by the end of a chunk, while one is awaited. */
+  private held = '';
+  private readonly onData = (chunk: Buffer | string) => this.typedIn(chunk);
+  private readonly onResize = () => this.resized();
   readonly echoesInput = false;
 
   constructor(private readonly input: NodeJS.ReadStream, private readonly output: NodeJS.WriteStream) {}
@@ -80,9 +108,10 @@ export class TtyScreen implements Screen {
   start(handlers: ScreenHandlers): void {
     this.handlers = handlers;
     this.started = true;
-    emitKeypressEvents(this.input);
+    emitKeypressEvents(this.keys);
+    this.keys.on('keypress', this.onKey);
     this.input.setRawMode(true);
-    this.input.on('keypress', this.onKey);
+    this.input.on('data', this.onData);
     this.input.resume();
     this.output.on('resize', this.onResize);
     this.schedule();
@@ -113,9 +142,11 @@ export class TtyScreen implements Screen {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.output.write(frame({ above: this.pending.splice(0), status: [], view: undefined, prevStatusRows: this.statusRows, columns: this.columns }));
+    if (this.probe) clearTimeout(this.probe.timer);
+    this.output.write(frame({ above: this.pending.splice(0), status: [], view: undefined, prevStatusRows: this.up, columns: this.columns }));
     if (this.started) {
-      this.input.off('keypress', this.onKey);
+      this.input.off('data', this.onData);
+      this.keys.off('keypress', this.onKey);
       this.output.off('resize', this.onResize);
       this.input.setRawMode(false);
       this.input.pause();
@@ -128,14 +159,56 @@ export class TtyScreen implements Screen {
     this.scheduled = true;
     queueMicrotask(() => {
       this.scheduled = false;
-      if (this.closed) return;
+      if (this.closed || this.probe) return; // after a resize, the answer draws
       if (!this.started && this.pending.length === 0) return;
       const columns = this.columns;
       const status = this.started ? [...this.status.values()] : [];
       const view = this.started ? viewLine(this.prompt, this.current(), columns) : undefined;
-      this.output.write(frame({ above: this.pending.splice(0), status, view, prevStatusRows: this.statusRows, columns }));
-      this.statusRows = status.length;
+      this.output.write(frame({ above: this.pending.splice(0), status, view, prevStatusRows: this.up, columns }));
+      this.up = status.length;
+      this.drawn = { rows: [...status.map((l) => fit(l, columns - 1)), ...(view ? [view.row] : [])], cursorCol: view?.cursorCol ?? 0 };
     });
+  }
+
+  /**
+   * The terminal got another width. When it got narrower than the rows last drawn,
+   * it either re-wrapped them onto more rows (the cursor moved down with its cell;
+   * the next frame must start further up, or pieces of the old prompt row stay above)
+   * or cut them (xterm: nothing moved). Which one is learnt from where the cursor is
+   * now (a cursor position report): the two differ whenever the cursor was past the
+   * new width, except in the one column where they agree.
+   */
+  private resized(): void {
+    const columns = this.columns;
+    const { rows, cursorCol } = this.drawn;
+    if (this.probe || (cursorCol >= columns && this.rewraps === undefined)) {
+      this.askCursor();
+      return;
+    }
+    if (rows.some((r) => textWidth(r) > columns)) this.up = this.rewraps ? reflowed(rows, cursorCol, columns).up : rows.length - 1;
+    this.schedule();
+  }
+
+  private askCursor(): void {
+    this.probe ??= { pending: 0, timer: setTimeout(() => this.cursorAt(undefined), CURSOR_REPORT_MS) };
+    this.probe.pending++;
+    this.output.write('\u001b[6n');
+  }
+
+  /** The cursor report (0-based column), or undefined when none came in time. */
+  private cursorAt(col: number | undefined): void {
+    const probe = this.probe;
+    if (!probe || (col !== undefined && --probe.pending > 0)) return; // a newer question is out
+    clearTimeout(probe.timer);
+    this.probe = undefined;
+    const columns = this.columns;
+    const { rows, cursorCol } = this.drawn;
+    const wrapped = reflowed(rows, cursorCol, columns);
+    const cut = Math.min(cursorCol, columns - 1);
+    if (col !== undefined && col === wrapped.col && col !== cut) this.rewraps = true;
+    if (col !== undefined && col === cut && col !== wrapped.col) this.rewraps = false;
+    if (rows.some((r) => textWidth(r) > columns)) this.up = this.rewraps ? wrapped.up : rows.length - 1;
+    this.schedule();
   }
 
   /** The line with what was typed since the last other key in it. */
@@ -145,6 +218,25 @@ export class TtyScreen implements Screen {
       this.typed = '';
     }
     return this.line;
+  }
+
+  /** Bytes from the terminal: cursor reports are taken out, the rest are keys. */
+  private typedIn(chunk: Buffer | string): void {
+    let text = this.held + (typeof chunk === 'string' ? chunk : this.decoder.write(chunk));
+    this.held = '';
+    text = text.replace(CURSOR_REPORTS, (_all, _row: string, col: string) => {
+      this.cursorAt(Number(col) - 1);
+      return '';
+    });
+    if (this.probe) {
+      // eslint-disable-next-line no-control-regex
+      const cut = /\u001b(\[\d*(;\d*)?)?$/.exec(text);
+      if (cut) {
+        this.held = cut[0];
+        text = text.slice(0, cut.index);
+      }
+    }
+    if (text !== '') this.keys.write(text);
   }
 
   private key(str: string | undefined, key: Key | undefined): void {
@@ -184,6 +276,7 @@ export class TtyScreen implements Screen {
       }
       case 'redraw':
         this.output.write('\u001b[H\u001b[2J');
+        this.up = 0;
         break;
       default:
         this.line = edit(this.line, a);

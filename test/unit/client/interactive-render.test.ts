@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { edit, keyAction, lineOf, lineText, Recall, type Action } from '../../../src/client/interactive/editor.js';
-import { drawRow, fit, frame, printAbove, viewLine } from '../../../src/client/interactive/render.js';
+import { drawRow, fit, frame, printAbove, reflowed, viewLine } from '../../../src/client/interactive/render.js';
 import { charWidth, stripAnsi, textWidth } from '../../../src/client/interactive/width.js';
 
 const ESC = '\u001b';
@@ -74,6 +74,27 @@ describe('frames', () => {
     expect(fit('日本語', 5)).toBe('日本');
     const long = frame({ above: [], status: ['x'.repeat(200)], view: undefined, prevStatusRows: 0, columns: 50 });
     expect(long).toBe(`\r${ESC}[J${'x'.repeat(49)}\r\n`);
+  });
+});
+
+describe('a terminal that re-wraps its rows when it gets narrower (tmux, VTE, iTerm2, kitty)', () => {
+  // Figures checked against tmux 3.3a: a row of N cells, the cursor at C, 80 -> 40 columns.
+  const row = (n: number) => 'x'.repeat(n);
+  it('the cursor lands on the row and column its cell moved to', () => {
+    expect(reflowed([row(50)], 50, 40)).toEqual({ up: 1, col: 10 });
+    expect(reflowed([row(50)], 20, 40)).toEqual({ up: 0, col: 20 });
+    expect(reflowed([row(45)], 45, 40)).toEqual({ up: 1, col: 5 });
+    expect(reflowed([row(79)], 60, 40)).toEqual({ up: 1, col: 20 });
+    expect(reflowed([row(40)], 40, 40)).toEqual({ up: 0, col: 40 }); // fits: nothing moved
+    expect(reflowed([row(50)], 40, 40)).toEqual({ up: 1, col: 0 }); // its cell starts the next row
+    expect(reflowed([row(30)], 30, 40)).toEqual({ up: 0, col: 30 });
+    expect(reflowed([row(78)], 78, 25)).toEqual({ up: 3, col: 3 });
+  });
+
+  it('status rows above count with the rows they now take; wide characters never straddle two rows', () => {
+    expect(reflowed([row(60), row(10), row(50)], 50, 40)).toEqual({ up: 2 + 1 + 1, col: 10 });
+    // 19 narrow cells and then wide ones: the first wide one does not fit in cell 20 of a 20-column row.
+    expect(reflowed([`${row(19)}日本`], 23, 20)).toEqual({ up: 1, col: 4 });
   });
 });
 

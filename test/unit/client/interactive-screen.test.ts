@@ -110,3 +110,65 @@ describe('the line editor on a terminal', () => {
     expect(t.stdin.raw).toBe(false);
   });
 });
+
+describe('a narrower terminal', () => {
+  /** A terminal 80 wide showing "> " and 70 typed characters, the cursor at their end. */
+  async function typedLong() {
+    const t = streams(true);
+    (t.stdout as { columns: number }).columns = 80;
+    const screen = screenFor(t.stdin, t.stdout, {});
+    const lines: string[] = [];
+    screen.setPrompt('> ');
+    screen.start({ line: (l) => lines.push(l), leave: () => undefined, complete: (l) => l });
+    t.stdin.write('x'.repeat(70));
+    await tick();
+    const narrower = (columns: number) => {
+      (t.stdout as { columns: number }).columns = columns;
+      t.stdout.emit('resize');
+    };
+    return { t, screen, lines, narrower, mark: () => t.written().length };
+  }
+
+  it('asks where the cursor went; a terminal that re-wrapped the row is redrawn from its first row', async () => {
+    const { t, screen, lines, narrower, mark } = await typedLong();
+    const at = mark();
+    narrower(40);
+    await tick();
+    expect(t.written().slice(at)).toBe(`${ESC}[6n`); // nothing drawn before the answer
+    t.stdin.write(`${ESC}[24;`); // the report, cut by the end of a chunk
+    await tick();
+    t.stdin.write('33R');
+    await tick();
+    // Column 33 (1-based): the cell of column 72 of the old row, re-wrapped: one row up.
+    expect(t.written().slice(at)).toBe(`${ESC}[6n${ESC}[1A\r${ESC}[J> ${'x'.repeat(36)}\r${ESC}[38C`);
+    t.stdin.write('\r');
+    await tick();
+    expect(lines).toEqual(['x'.repeat(70)]); // the report was not typed
+    // Learnt: the next narrowing needs no question.
+    t.stdin.write('y'.repeat(60));
+    await tick();
+    const at2 = mark();
+    narrower(30);
+    await tick();
+    expect(t.written().slice(at2)).toBe(`${ESC}[1A\r${ESC}[J> ${'y'.repeat(26)}\r${ESC}[28C`);
+    screen.close();
+  });
+
+  it('a terminal that cut the row (xterm) is redrawn where it is; none that answers, the same after a while', async () => {
+    const { t, screen, narrower, mark } = await typedLong();
+    const at = mark();
+    narrower(40);
+    await tick();
+    t.stdin.write(`${ESC}[24;40R`); // clamped to the last column: nothing moved
+    await tick();
+    expect(t.written().slice(at)).toBe(`${ESC}[6n\r${ESC}[J> ${'x'.repeat(36)}\r${ESC}[38C`);
+    screen.close();
+
+    const quiet = await typedLong();
+    const at2 = quiet.mark();
+    quiet.narrower(40);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(quiet.t.written().slice(at2)).toBe(`${ESC}[6n\r${ESC}[J> ${'x'.repeat(36)}\r${ESC}[38C`);
+    quiet.screen.close();
+  });
+});
