@@ -58,7 +58,7 @@ const FILE_NAME_FORBIDDEN = /[/\\\p{C}\p{Zl}\p{Zp}]/u;
 /**
  * Drive file names (SPEC §8). Names never become file-system paths (blobs are stored
  * by content hash), but they do become paths on the downloading side, so they are kept
- * tame: 1-255 bytes of UTF-8, none of FILE_NAME_FORBIDDEN, no "..", no leading or
+ * tame: 1-255 bytes of UTF-8, none of FILE_NAME_FORBIDDEN, not ".", no "..", no leading or
  * trailing white space, and no "@<digits>" at the end (that suffix selects a version:
  * `chat rm -g ops report.pdf@3`). Throws CHAT_ERR_INVALID naming the rule broken.
  */
@@ -74,6 +74,7 @@ function fileNameProblem(name: string): string | undefined {
   if (name.includes('/') || name.includes('\\')) return "it contains '/' or '\\' (names are flat; no directories)";
   if (FILE_NAME_FORBIDDEN.test(name)) return 'it contains a control, format or invisible character';
   if (name.includes('..')) return "it contains '..'";
+  if (name === '.') return "'.' names the current directory wherever it is saved";
   if (name.trim() !== name) return 'it starts or ends with white space';
   if (/@\d+$/.test(name)) return "it ends in '@' and digits, which select a version";
   return undefined;

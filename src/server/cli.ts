@@ -6,6 +6,7 @@
  * stderr and exits with the SPEC §2 code: usage 2, conflict 6, not found 4, a damaged
  * journal 8, a port that cannot be bound 1. Logs (start) are pino JSON on stderr.
  */
+import { packageVersion } from '../common/version.js';
 import { readFileSync } from 'node:fs';
 import yargs, { type Argv } from 'yargs';
 import { DEFAULT_ADDRESS, parseHostPort } from '../common/address.js';
@@ -203,7 +204,7 @@ export async function main(argv: string[]): Promise<number> {
     }, true)
     .strict()
     .help()
-    .version(false)
+    .version(packageVersion())
     .fail((msg, err) => {
       // yargs reports its own parse errors (a flag without its value) as YError.
       if (err && err.name !== 'YError') throw err;

@@ -11,7 +11,7 @@
  *    loads yargs; other subcommands load yargs, their command modules (cheap) and
  *    then only their own handler.
  */
-import fs from 'node:fs';
+import { packageVersion } from '../../common/version.js';
 import { ChatError, EXIT } from '../../common/errors.js';
 import { wantsInteractive } from '../interactive/args.js';
 import { fastSendArgs } from './fast.js';
@@ -53,14 +53,6 @@ export function usageFromYargs(message: string, args: readonly string[], names: 
   return new ChatError('CHAT_ERR_USAGE', `${what} (see: chat ${path.length ? `${path.join(' ')} ` : ''}--help)`);
 }
 
-function version(): string {
-  try {
-    const pkg = JSON.parse(fs.readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version?: string };
-    return pkg.version ?? 'unknown';
-  } catch {
-    return 'unknown';
-  }
-}
 
 async function runYargs(args: string[]): Promise<number> {
   const [{ default: yargs }, { COMMANDS, COMMAND_NAMES, GROUP_ACTIONS, SIGNATURES }, { HandlerError }] = await Promise.all([
@@ -74,7 +66,7 @@ async function runYargs(args: string[]): Promise<number> {
     .parserConfiguration({ 'parse-positional-numbers': false })
     .help()
     .alias('help', 'h')
-    .version(version())
+    .version(packageVersion())
     .wrap(Math.min(100, process.stdout.columns || 80))
     .exitProcess(false)
     .fail(false);

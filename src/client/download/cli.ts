@@ -28,7 +28,7 @@
  * Here: arguments, signals and exit; fetch-run.ts fetches and prints, resume-run.ts
  * is --resume.
  */
-import fs from 'node:fs';
+import { packageVersion } from '../../common/version.js';
 import { ChatError, EXIT, exitCodeFor } from '../../common/errors.js';
 import { checkFileName, checkName, splitFileVersion } from '../../common/names.js';
 import { withHint } from '../cli/hints.js';
@@ -58,14 +58,6 @@ async function getFiles(argv: GetArgs, settings: Settings, out: Printer, signal:
   } finally {
     out.stopBars();
     await link.close();
-  }
-}
-function packageVersion(): string {
-  try {
-    const pkg = JSON.parse(fs.readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version?: string };
-    return pkg.version ?? 'unknown';
-  } catch {
-    return 'unknown';
   }
 }
 async function parse(args: string[]): Promise<GetArgs | undefined> {

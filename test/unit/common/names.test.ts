@@ -3,7 +3,7 @@
  * (no control, format or invisible characters: SPEC §4 `chat rename`, impersonation).
  */
 import { describe, expect, it } from 'vitest';
-import { checkDisplayName, checkName } from '../../../src/common/names.js';
+import { checkDisplayName, checkFileName, checkName } from '../../../src/common/names.js';
 
 describe('checkDisplayName', () => {
   it('accepts visible names in any script', () => {
@@ -55,5 +55,12 @@ describe('checkName', () => {
   it('allows ASCII words only', () => {
     expect(checkName('user', 'ann.b-c_1')).toBe('ann.b-c_1');
     for (const n of ['', '-x', 'a/b', 'ann\u200B', 'é', 'x'.repeat(33)]) expect(() => checkName('group', n)).toThrow(/group name/);
+  });
+});
+
+describe('checkFileName', () => {
+  it("refuses '.', which names a directory wherever the file is saved", () => {
+    expect(() => checkFileName('.')).toThrow(/'\.' names the current directory/);
+    expect(checkFileName('.env')).toBe('.env');
   });
 });
