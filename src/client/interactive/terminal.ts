@@ -53,6 +53,21 @@ export interface Screen {
   close(): void;
 }
 
+/**
+ * Whether the terminal the environment names re-wraps its rows when it gets narrower:
+ * tmux, VTE (GNOME Terminal, Tilix), Konsole, iTerm2, Apple's Terminal, WezTerm,
+ * Windows Terminal, kitty, alacritty, foot do; xterm, rxvt and the Linux console cut
+ * them; undefined when it does not say.
+ */
+export function rewrapsByName(env: NodeJS.ProcessEnv): boolean | undefined {
+  if (env.TMUX || env.VTE_VERSION || env.KONSOLE_VERSION || env.WT_SESSION) return true;
+  if (['iTerm.app', 'Apple_Terminal', 'WezTerm', 'vscode'].includes(env.TERM_PROGRAM ?? '')) return true;
+  const term = env.TERM ?? '';
+  if (/^(xterm-kitty|alacritty|foot|tmux)/.test(term)) return true;
+  if (env.XTERM_VERSION || /^(linux|rxvt)/.test(term)) return false;
+  return undefined;
+}
+
 /** A terminal's cursor position reports: ESC [ row ; column R. */
 // eslint-disable-next-line no-control-regex
 const CURSOR_REPORTS = /\u001b\[(\d+);(\d+)R/g;
@@ -99,10 +114,17 @@ export class TtyScreen implements Screen {
   private readonly onResize = () => this.resized();
   readonly echoesInput = false;
 
-  constructor(private readonly input: NodeJS.ReadStream, private readonly output: NodeJS.WriteStream) {}
+  /** `rewrapsHint`: what the terminal's name says about re-wrapping (rewrapsByName), when its cursor cannot tell. */
+  constructor(private readonly input: NodeJS.ReadStream, private readonly output: NodeJS.WriteStream,
+    private readonly rewrapsHint?: boolean) {}
 
   get columns(): number {
     return this.output.columns || 80;
+  }
+
+  /** Whether rows re-wrapped: as learnt, else as the terminal's name says, else not (nothing above is erased). */
+  private get rewrapped(): boolean {
+    return this.rewraps ?? this.rewrapsHint ?? false;
   }
 
   start(handlers: ScreenHandlers): void {
@@ -185,7 +207,7 @@ export class TtyScreen implements Screen {
       this.askCursor();
       return;
     }
-    if (rows.some((r) => textWidth(r) > columns)) this.up = this.rewraps ? reflowed(rows, cursorCol, columns).up : rows.length - 1;
+    if (rows.some((r) => textWidth(r) > columns)) this.up = this.rewrapped ? reflowed(rows, cursorCol, columns).up : rows.length - 1;
     this.schedule();
   }
 
@@ -207,7 +229,7 @@ export class TtyScreen implements Screen {
     const cut = Math.min(cursorCol, columns - 1);
     if (col !== undefined && col === wrapped.col && col !== cut) this.rewraps = true;
     if (col !== undefined && col === cut && col !== wrapped.col) this.rewraps = false;
-    if (rows.some((r) => textWidth(r) > columns)) this.up = this.rewraps ? wrapped.up : rows.length - 1;
+    if (rows.some((r) => textWidth(r) > columns)) this.up = this.rewrapped ? wrapped.up : rows.length - 1;
     this.schedule();
   }
 
@@ -291,7 +313,7 @@ export class TtyScreen implements Screen {
  */
 export function screenFor(input: NodeJS.ReadStream, output: NodeJS.WriteStream, env: NodeJS.ProcessEnv): Screen {
   const tty = Boolean(input.isTTY && output.isTTY);
-  if (tty && env.TERM !== 'dumb') return new TtyScreen(input, output);
+  if (tty && env.TERM !== 'dumb') return new TtyScreen(input, output, rewrapsByName(env));
   return new PlainScreen(input, output, tty);
 }
 

@@ -113,14 +113,14 @@ describe('the line editor on a terminal', () => {
 
 describe('a narrower terminal', () => {
   /** A terminal 80 wide showing "> " and 70 typed characters, the cursor at their end. */
-  async function typedLong() {
+  async function typedLong(env: NodeJS.ProcessEnv = {}, typed = 70) {
     const t = streams(true);
     (t.stdout as { columns: number }).columns = 80;
-    const screen = screenFor(t.stdin, t.stdout, {});
+    const screen = screenFor(t.stdin, t.stdout, env);
     const lines: string[] = [];
     screen.setPrompt('> ');
     screen.start({ line: (l) => lines.push(l), leave: () => undefined, complete: (l) => l });
-    t.stdin.write('x'.repeat(70));
+    t.stdin.write('x'.repeat(typed));
     await tick();
     const narrower = (columns: number) => {
       (t.stdout as { columns: number }).columns = columns;
@@ -170,5 +170,20 @@ describe('a narrower terminal', () => {
     await new Promise((r) => setTimeout(r, 500));
     expect(quiet.t.written().slice(at2)).toBe(`${ESC}[6n\r${ESC}[J> ${'x'.repeat(36)}\r${ESC}[38C`);
     quiet.screen.close();
+  });
+
+  it('where the two kinds of terminal put the cursor in the same column, the terminal named in the environment decides', async () => {
+    // 71 typed: the cursor at column 73 of the old row. At 37 columns, re-wrapped it
+    // is on the next row at 73 - 37 = 36, and cut it is at the last column, 36, too.
+    for (const [env, up] of [[{ TMUX: '/tmp/tmux-0/default,1,0' }, 1], [{ VTE_VERSION: '7200' }, 1], [{ XTERM_VERSION: 'XTerm(390)' }, 0], [{}, 0]] as const) {
+      const { t, screen, narrower, mark } = await typedLong(env, 71);
+      const at = mark();
+      narrower(37);
+      await tick();
+      t.stdin.write(`${ESC}[24;37R`);
+      await tick();
+      expect(t.written().slice(at), JSON.stringify(env)).toBe(`${ESC}[6n${up ? `${ESC}[${up}A` : ''}\r${ESC}[J> ${'x'.repeat(33)}\r${ESC}[35C`);
+      screen.close();
+    }
   });
 });
