@@ -44,10 +44,15 @@ export interface Tuning {
   window: number;
 }
 
+/**
+ * readSize is the largest a frame allows (maxFrame - 64, 1 MiB - 64 by default): half
+ * the requests and replies of 512 KiB reads, each of which costs both processes a
+ * syscall and a turn (chat-get of 512 MiB: 0.76 -> 0.67 s, medians of 9 on 2 cores).
+ */
 export const DEFAULT_TUNING: Readonly<Tuning> = {
   chunk: 4 * MiB,
   checkpointEvery: 1 * MiB,
-  readSize: 512 * KiB,
+  readSize: 1 * MiB,
   window: 8,
 };
 
