@@ -73,6 +73,23 @@ async function upload(who: TestClient, name: string, data: Buffer): Promise<void
 const count = (text: string, re: RegExp) => text.split('\n').filter((l) => re.test(l)).length;
 
 describe('interactive chat on pipes (--interactive)', () => {
+  it('leaving while disconnected names the messages that were not sent, so they are not lost unseen', async () => {
+    const { ts, alice } = await world();
+    const relay = await relayTo(() => ts.port);
+    relays.push(relay);
+    const c = live({ ...alice, server: `127.0.0.1:${relay.port}` }, ['-g', 'ops']);
+    await c.waitFor(/connected to .* #ops \(talking here\)/);
+    relay.setDown(true);
+    relay.cut();
+    await c.waitFor(/lost; reconnecting/);
+    c.type('first words');
+    c.type('second\twords');
+    await c.waitFor(/(not connected: this message goes out once reconnected\n.*){2}/s);
+    expect(await c.end()).toBe(0);
+    expect(c.output()).toMatch(/^-- 2 messages were not sent \(not connected\):\n {3}first words\n {3}second {2}words$/m);
+  });
+
+
   it('/leave of the current group says so once, with what to do next; a join made elsewhere is shown', async () => {
     const { ts, alice } = await world();
     const bob = await ts.user('bob2');
@@ -219,5 +236,20 @@ describe('interactive chat in a terminal (tmux)', () => {
     pane.type('>>');
     await pane.waitForPrompt('alice@ops> >>the quick brown fox jumps');
     expect(pane.cursorX()).toBe(13);
+  });
+
+  it('a message the server refuses (/msg to nobody) is put back on the line to be fixed; the session goes on', async () => {
+    const { ts, alice } = await world();
+    const { pane } = await inPane(alice, ts.port, 100);
+    pane.type('/msg nobody hello there');
+    pane.press('Enter');
+    await pane.waitForText('!! user "nobody" not found (see: /who)');
+    await pane.waitForPrompt('alice@ops> /msg nobody hello there');
+    // Not over what is typed meanwhile: only an empty line gets it back.
+    pane.press('C-a', 'M-f', 'M-f', 'C-w'); // the word "nobody" out
+    pane.type('bob');
+    pane.press('Enter');
+    await pane.waitForText('DM <alice → bob> hello there');
+    await pane.waitForPrompt('alice@ops>');
   });
 });

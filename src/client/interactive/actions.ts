@@ -35,14 +35,14 @@ export async function runCommand(app: App, cmd: Command, typed: string): Promise
         app.screen.setLine(typed); // keep it: nothing was sent
         app.needGroup('not sent');
       }
-      app.send({ kind: MESSAGE_KIND.GROUP, target: app.current!, text: cmd.text });
+      app.send({ kind: MESSAGE_KIND.GROUP, target: app.current!, text: cmd.text }, typed);
       return;
     }
     case 'msg':
-      app.send({ kind: MESSAGE_KIND.DIRECT, target: cmd.user, text: cmd.text });
+      app.send({ kind: MESSAGE_KIND.DIRECT, target: cmd.user, text: cmd.text }, typed);
       return;
     case 'all':
-      app.send({ kind: MESSAGE_KIND.ALL, target: '', text: cmd.text });
+      app.send({ kind: MESSAGE_KIND.ALL, target: '', text: cmd.text }, typed);
       return;
     case 'join': {
       if (app.groups.get(cmd.group)) {

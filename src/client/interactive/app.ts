@@ -28,7 +28,7 @@ import { runCommand } from './actions.js';
 import { parseLine } from './commands.js';
 import { complete } from './complete.js';
 import {
-  colourWanted, errorLines, fileEventText, groupEventText, messageLines, noticeLines, optionLines, paint, presenceText, type Look,
+  colourWanted, errorLines, fileEventText, groupEventText, messageLines, noticeLines, optionLines, paint, presenceText, quotedLines, type Look,
 } from './display.js';
 import { type Line } from './editor.js';
 import { Link, type LinkHandlers } from './link.js';
@@ -294,17 +294,29 @@ class App implements LinkHandlers {
       .then(() => wait(Promise.allSettled([...this.transfers])))
       .then(() => this.link.drain(LEAVE_WAIT_MS))
       .then(() => {
+        // Said with their texts: they are lost once the client is gone.
         const waiting = this.link.waiting;
-        if (waiting > 0) this.note(`${waiting} message${waiting === 1 ? ' was' : 's were'} not sent (not connected)`);
+        if (waiting.length > 0) {
+          this.note(`${waiting.length} message${waiting.length === 1 ? ' was' : 's were'} not sent (not connected):`);
+          this.print(quotedLines(waiting, this.look()));
+        }
         return this.link.close();
       })
       .finally(() => this.finish({ code: 0 }));
   }
 
-  /** A message to the server; it appears above when the server delivers it back. */
-  send(payload: Payload): void {
+  /**
+   * A message to the server; it appears above when the server delivers it back. One
+   * the server refuses (no such user, too long) is put back on the line as `typed`, to
+   * be fixed, unless something else is being typed by then.
+   */
+  send(payload: Payload, typed: string): void {
     if (!this.link.connected) this.note('not connected: this message goes out once reconnected');
-    this.link.send(payload).catch((err: unknown) => { if (!this.leaving) this.fail(err); });
+    this.link.send(payload).catch((err: unknown) => {
+      if (this.leaving) return;
+      this.fail(err);
+      this.screen.setLine(typed);
+    });
   }
 
   needGroup(what: string): string {

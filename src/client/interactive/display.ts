@@ -155,6 +155,11 @@ export function infoLines(lines: readonly string[], look: Look): string[] {
   return lines.flatMap((l) => block(look, '', shown(l), 2));
 }
 
+/** Texts quoted under a notice, each indented 3 columns (wrapped under itself). */
+export function quotedLines(texts: readonly string[], look: Look): string[] {
+  return texts.flatMap((t) => block(look, '   ', shown(t), 3));
+}
+
 /** Most rows of Tab candidates shown at once; the rest are counted. */
 const OPTION_ROWS = 4;
 

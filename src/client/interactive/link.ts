@@ -29,7 +29,7 @@
 import { randomBytes } from 'node:crypto';
 import { ChatError, isChatError } from '../../common/errors.js';
 import type { Payload } from '../../protocol/codec.js';
-import type { CommandName } from '../../protocol/commands.js';
+import { MESSAGE_KIND, type CommandName } from '../../protocol/commands.js';
 import { logIn, resume, type Session } from '../auth.js';
 import type { ChatConnection } from '../connection.js';
 import { reconnectDelay, subscribe, type MessageSink } from '../cli/handlers/tail.js';
@@ -191,9 +191,10 @@ export class Link {
     if (conn) await conn.close();
   }
 
-  /** How many sends are waiting for the connection. */
-  get waiting(): number {
-    return this.outbox.length;
+  /** The sends waiting for the connection, as typed ("/msg bob hi" for a direct message). */
+  get waiting(): string[] {
+    return this.outbox.map(({ payload: p }) => (p.kind === MESSAGE_KIND.DIRECT ? `/msg ${p.target} ${p.text}`
+      : p.kind === MESSAGE_KIND.ALL ? `/all ${p.text}` : String(p.text)));
   }
 
   private attach(conn: ChatConnection): void {
