@@ -73,6 +73,17 @@ async function upload(who: TestClient, name: string, data: Buffer): Promise<void
 const count = (text: string, re: RegExp) => text.split('\n').filter((l) => re.test(l)).length;
 
 describe('interactive chat on pipes (--interactive)', () => {
+  it('without a terminal and without --interactive, chat prints its help and exits 2 (no connection made)', async () => {
+    const { ts, alice } = await world();
+    for (const args of [[], ['-g', 'ops'], ['--server', `127.0.0.1:${ts.port}`]]) {
+      const r = await chat({ ...alice, input: 'hello\n' }, args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toContain('chat [--interactive] [-g GROUP] [options]');
+    }
+    expect(ts.logs.filter((l) => l.msg === 'logged in' && l.user === 'alice')).toEqual([]);
+  });
+
   it('leaving while disconnected names the messages that were not sent, so they are not lost unseen', async () => {
     const { ts, alice } = await world();
     const relay = await relayTo(() => ts.port);

@@ -100,6 +100,9 @@ export async function run(args: string[]): Promise<number> {
       ]);
       return await runInteractive(parseInteractiveArgs(args));
     }
+    // Only options and no terminal: the help, as for `chat` alone (yargs would take
+    // the value of -g GROUP for an unknown command).
+    if (inter) return await runYargs([]);
     return await runYargs(args);
   } catch (err) {
     return reportError(err);
