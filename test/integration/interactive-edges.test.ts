@@ -263,4 +263,21 @@ describe('interactive chat in a terminal (tmux)', () => {
     await pane.waitForText('DM <alice → bob> hello there');
     await pane.waitForPrompt('alice@ops>');
   });
+
+  it('a paste is text: a tab in it does not complete, a Ctrl-C in it does not clear; each pasted line is sent as typed', async () => {
+    const { ts, alice } = await world();
+    const bob = await ts.client();
+    await bob.login('bob');
+    await bob.request('LISTEN', { on: true });
+    const { pane } = await inPane(alice, ts.port, 100);
+    pane.type('note: ');
+    pane.paste('see a\tb \u0003c');
+    await pane.waitForPrompt('alice@ops> note: see a     b c'); // the tab: to column 16 of the line
+    pane.press('C-u');
+    pane.paste('line one\nline two\nline three');
+    await pane.waitForPrompt('alice@ops> line three'); // the last line waits for Enter, as typed
+    await bob.waitFor((f) => f.name === 'MESSAGE' && f.payload.message.text === 'line two');
+    const texts = bob.pushes.filter((f) => f.name === 'MESSAGE').map((f) => f.payload.message.text);
+    expect(texts).toEqual(['line one', 'line two']);
+  });
 });

@@ -58,6 +58,12 @@ export class Pane {
     this.tmux(['send-keys', '-t', '0', '-l', text]);
   }
 
+  /** Pastes `text` as a terminal does (bracketed when the program asked for it); newlines become Enter. */
+  paste(text: string): void {
+    this.tmux(['set-buffer', '-b', 'test-paste', '--', text]);
+    this.tmux(['paste-buffer', '-p', '-d', '-b', 'test-paste', '-t', '0']);
+  }
+
   /** Presses keys by tmux name: Enter, C-c, C-d, Tab, Left, ... */
   press(...keys: string[]): void {
     this.tmux(['send-keys', '-t', '0', ...keys]);

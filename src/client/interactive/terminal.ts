@@ -24,7 +24,7 @@
 import { createInterface, emitKeypressEvents, type Interface } from 'node:readline';
 import { StringDecoder } from 'node:string_decoder';
 import { PassThrough } from 'node:stream';
-import { EMPTY_LINE, edit, keyAction, lineOf, lineText, Recall, type Key, type Line } from './editor.js';
+import { beforeCursor, EMPTY_LINE, edit, keyAction, lineOf, lineText, Recall, type Key, type Line } from './editor.js';
 import { fit, frame, plainLines, reflowed, viewLine } from './render.js';
 import { textWidth } from './width.js';
 
@@ -68,6 +68,10 @@ export function rewrapsByName(env: NodeJS.ProcessEnv): boolean | undefined {
   return undefined;
 }
 
+/** Asks the terminal to mark pasted text (ESC[200~ ... ESC[201~), and to stop. */
+const PASTE_ON = '\u001b[?2004h';
+const PASTE_OFF = '\u001b[?2004l';
+
 /** A terminal's cursor position reports: ESC [ row ; column R. */
 // eslint-disable-next-line no-control-regex
 const CURSOR_REPORTS = /\u001b\[(\d+);(\d+)R/g;
@@ -82,6 +86,8 @@ export class TtyScreen implements Screen {
    * n characters cost n² (40 000 took 7 s); it goes in at once instead.
    */
   private typed = '';
+  /** Inside a bracketed paste (the terminal marks pasted text when asked, see start()). */
+  private pasting = false;
   private prompt = '> ';
   private pending: string[] = [];
   private readonly status = new Map<string, string>();
@@ -131,6 +137,7 @@ export class TtyScreen implements Screen {
     this.handlers = handlers;
     this.started = true;
     emitKeypressEvents(this.keys);
+    this.output.write(PASTE_ON);
     this.keys.on('keypress', this.onKey);
     this.input.setRawMode(true);
     this.input.on('data', this.onData);
@@ -170,6 +177,7 @@ export class TtyScreen implements Screen {
       this.input.off('data', this.onData);
       this.keys.off('keypress', this.onKey);
       this.output.off('resize', this.onResize);
+      this.output.write(PASTE_OFF);
       this.input.setRawMode(false);
       this.input.pause();
     }
@@ -263,7 +271,17 @@ export class TtyScreen implements Screen {
 
   private key(str: string | undefined, key: Key | undefined): void {
     if (this.closed || !this.handlers) return;
-    const a = keyAction(str, key);
+    if (key?.name === 'paste-start' || key?.name === 'paste-end') {
+      this.pasting = key.name === 'paste-start';
+      return;
+    }
+    let a = keyAction(str, key);
+    if (this.pasting && a.type !== 'insert' && a.type !== 'submit') {
+      // Pasted text is text: a tab is spaces to the next stop of 8 (never Tab's
+      // completion), other control characters are dropped (never Ctrl-C's clearing).
+      if (a.type !== 'complete') return;
+      a = { type: 'insert', text: ' '.repeat(8 - (textWidth(beforeCursor(this.line) + this.typed) % 8)) };
+    }
     if (a.type === 'insert') {
       this.typed += a.text;
       this.schedule();
