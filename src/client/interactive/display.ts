@@ -89,13 +89,14 @@ export function wrap(text: string, first: number, rest: number): string[] {
 }
 
 /**
- * Text as it may reach the terminal: controls shown as '?' (printable), tabs as
+ * Text as it may reach the terminal: CRLF line ends as line ends, other controls
+ * shown as '?' (printable), tabs as
  * spaces to the next stop of 8 (counted from the start of each line of the text: a
  * real tab would move the cursor by an amount wrap() cannot know), no trailing
  * newlines.
  */
 export function shown(text: string): string {
-  return printable(text).replace(/\n+$/, '').split('\n').map((line) => {
+  return printable(text.replace(/\r\n/g, '\n')).replace(/\n+$/, '').split('\n').map((line) => {
     if (!line.includes('\t')) return line;
     let out = '';
     let col = 0;

@@ -47,6 +47,12 @@ describe('message lines', () => {
     expect(infoLines(['x\ty'], look)).toEqual(['x       y']);
   });
 
+  it('CRLF line ends (a file sent from Windows) are line ends, not "?"; a lone CR still is', () => {
+    const m = { seq: 7, kind: 0, from: 'bob', group: 'ops', text: 'line one\r\nline two\r\n', ts };
+    expect(messageLines(m, look)).toEqual(['[03:04:05] #ops <bob> line one', '           line two']);
+    expect(messageLines({ ...m, text: 'over\rwrite' }, look)).toEqual(['[03:04:05] #ops <bob> over?write']);
+  });
+
   it('saved messages of another day carry the date', () => {
     const old = ts - 3 * 86_400_000;
     expect(messageLines({ seq: 5, kind: 0, from: 'bob', group: 'ops', text: 'hi', ts: old }, { ...look, width: 80 })[0]).toMatch(/^\[2025-12-30 03:04:05\] #ops <bob> hi$/);
