@@ -16,8 +16,9 @@
  * chat-get also its own `seconds` from --json. Both clients' peak RSS (VmHWM) shows
  * that memory stays flat whatever the size. The checkpoints chat-get makes (fsync of
  * the part file and its resume log) are inside its figure; the raw pipe fsyncs once
- * at the end. The SPEC's vsftpd + curl baseline is not installed here; the raw pipe
- * stands in for it as the ceiling.
+ * at the end. When vsftpd and curl are installed, SPEC §9's own baseline is measured
+ * too: curl fetching the file from vsftpd on loopback into a file (curl's whole
+ * process; no fsync), bench/lib/ftp-baseline.js.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, createWriteStream, mkdirSync, openSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
@@ -25,6 +26,7 @@ import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fileSystemOf } from './lib/disk.js';
+import { ftpUnavailable, startVsftpd } from './lib/ftp-baseline.js';
 import { startServerBin, procMemory } from './lib/server-bin.js';
 import { machine, median, parseFlags } from './lib/stats.js';
 
@@ -114,6 +116,7 @@ async function main() {
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp, { recursive: true });
   let server;
+  let ftp;
   try {
     result.fileSystem = fileSystemOf(tmp);
     const src = join(tmp, 'big.bin');
@@ -132,6 +135,12 @@ async function main() {
       const r = await chat(args, { CHAT_PASSWORD: 'bench-password' });
       if (r.status !== 0) throw new Error(`chat ${args.join(' ')} failed: ${r.stderr}`);
     }
+    const noFtp = ftpUnavailable();
+    if (noFtp) result.notes.push(`no curl-from-vsftpd baseline (SPEC §9): ${noFtp}`);
+    const ftpConf = join(tmp, 'ftp');
+    mkdirSync(ftpConf, { recursive: true });
+    ftp = noFtp ? undefined : await startVsftpd(tmp, ftpConf);
+    const curl = [];
     const raw = [];
     const rawNull = [];
     const up = [];
@@ -142,6 +151,12 @@ async function main() {
       raw.push(await rawPipe(src, rawDst));
       rmSync(rawDst, { force: true });
       rawNull.push(await rawPipe(src, '-'));
+      if (ftp) {
+        const ftpDst = join(tmp, 'ftp.bin');
+        curl.push(await ftp.fetch('big.bin', ftpDst));
+        if (statSync(ftpDst).size !== SIZE_MIB * MiB) throw new Error('curl fetched a wrong size');
+        rmSync(ftpDst, { force: true });
+      }
       const u = await chat(['upload', '-g', 'drive', src, '--json']);
       if (u.status !== 0) throw new Error(`chat upload exited ${u.status}: ${u.stderr}`);
       const file = JSON.parse(u.stdout.trim().split('\n').pop());
@@ -163,6 +178,10 @@ async function main() {
     result.upload = { wallSeconds: med(up, 'wallSeconds'), gbps: gbps(bytes, med(up, 'wallSeconds')), peakRss: Math.max(...up.map((x) => x.peakRss)), perRun: up };
     result.download = { wallSeconds: med(down, 'wallSeconds'), seconds: med(down, 'seconds'), gbps: gbps(bytes, med(down, 'wallSeconds')),
       gbpsTransfer: gbps(bytes, med(down, 'seconds')), peakRss: Math.max(...down.map((x) => x.peakRss)), perRun: down };
+    if (curl.length) {
+      result.curlFtp = { seconds: med(curl, 'seconds'), gbps: gbps(bytes, med(curl, 'seconds')), perRun: curl };
+      result.downloadVsCurl = result.download.gbps / result.curlFtp.gbps;
+    }
     result.uploadVsRaw = result.upload.gbps / result.raw.gbps;
     result.downloadVsRaw = result.download.gbps / result.raw.gbps;
     result.serverRss = server.memory().rss;
@@ -171,6 +190,7 @@ async function main() {
     log(err.stack);
   } finally {
     if (server) await server.stop();
+    if (ftp) await ftp.stop();
     rmSync(tmp, { recursive: true, force: true });
   }
   const text = `${JSON.stringify(result, null, 2)}\n`;

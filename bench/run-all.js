@@ -184,6 +184,11 @@ function renderDrive(d, lines) {
   const fsInfo = d.fileSystem ? `; files on ${d.fileSystem.type}` : '';
   lines.push(`| \`chat-get\` of ${size} to a file (whole process) | ${d.download.gbps.toFixed(2)} GB/s | ${raw} | ${ratio(d.download.gbps, d.raw.gbps)} | ≥ 0.7× raw (issue 4) | ` +
     `transfer alone (its --json seconds) ${d.download.gbpsTransfer.toFixed(2)} GB/s; peak RSS ${mib(d.download.peakRss)}; raw pipe into nothing ${d.rawNull.gbps.toFixed(2)} GB/s; ${d.runs} runs${fsInfo} |`);
+  if (d.curlFtp) {
+    lines.push(`| \`chat-get\` of ${size} vs curl from vsftpd to a file (SPEC §9 baseline) | ${d.download.gbps.toFixed(2)} GB/s | ${d.curlFtp.gbps.toFixed(2)} GB/s (curl process, no fsync) | ${ratio(d.download.gbps, d.curlFtp.gbps)} | ≥ 1.2× curl | chat-get fsyncs every 1 MiB checkpoint and verifies sha256; ${d.runs} runs |`);
+  } else {
+    for (const n of d.notes ?? []) lines.push(`| drive | ${n} | | | | |`);
+  }
   lines.push(`| \`chat upload\` of ${size} (whole process, server stores + fsyncs the blob) | ${d.upload.gbps.toFixed(2)} GB/s | ${raw} | ${ratio(d.upload.gbps, d.raw.gbps)} | ≥ 0.7× raw (issue 4) | ` +
     `peak RSS ${mib(d.upload.peakRss)}; server RSS after ${mib(d.serverRss)}; ${d.runs} runs |`);
 }
