@@ -10,7 +10,7 @@ import { MESSAGE_KIND } from '../../protocol/commands.js';
 import { readHistory } from '../cli/handlers/history.js';
 import { formatBytes } from '../drive/types.js';
 import { columns, formatGroups, formatUsers, printable, stampTime } from '../format.js';
-import type { App } from './app.js';
+import type { App } from './client.js';
 import { helpLines, type Command } from './commands.js';
 import { infoLines, messageLines, noticeLines } from './display.js';
 import { runGet, runUpload } from './drive.js';

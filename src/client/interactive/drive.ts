@@ -27,7 +27,7 @@ import { connect } from '../cli/session.js';
 import { downloadFile } from '../download/download.js';
 import { formatBytes, shortHash } from '../drive/types.js';
 import { uploadFile } from '../drive/upload.js';
-import type { App } from './app.js';
+import type { App } from './client.js';
 
 const PROGRESS_MS = 100;
 const BAR = 20;

@@ -93,6 +93,21 @@ export function reflowed(rows: readonly string[], cursorCol: number, columns: nu
   return { up: up + row, col };
 }
 
+/**
+ * Whether the terminal the environment names re-wraps its rows when it gets narrower:
+ * tmux, VTE (GNOME Terminal, Tilix), Konsole, iTerm2, Apple's Terminal, WezTerm,
+ * Windows Terminal, kitty, alacritty, foot do; xterm, rxvt and the Linux console cut
+ * them; undefined when it does not say.
+ */
+export function rewrapsByName(env: NodeJS.ProcessEnv): boolean | undefined {
+  if (env.TMUX || env.VTE_VERSION || env.KONSOLE_VERSION || env.WT_SESSION) return true;
+  if (['iTerm.app', 'Apple_Terminal', 'WezTerm', 'vscode'].includes(env.TERM_PROGRAM ?? '')) return true;
+  const term = env.TERM ?? '';
+  if (/^(xterm-kitty|alacritty|foot|tmux)/.test(term)) return true;
+  if (env.XTERM_VERSION || /^(linux|rxvt)/.test(term)) return false;
+  return undefined;
+}
+
 /** Moves to column `col` of the current row. */
 function toColumn(col: number): string {
   return col > 0 ? `\r\u001b[${col}C` : '\r';

@@ -14,18 +14,15 @@
  *  - TtyScreen: raw mode from start() until close(), which restores the terminal
  *    (also when the process leaves through an error); output of one turn of the
  *    event loop (a burst of messages, a paste) is written at once, in one write;
- *  - PlainScreen (--interactive without a terminal, for scripts; and a terminal
- *    with TERM=dumb, which cannot move the cursor: Emacs' shell buffers, some
- *    serial consoles): one line of stdin is one line typed, end of input is Ctrl-D;
- *    output lines carry no escapes. On a dumb terminal the terminal itself edits and
- *    echoes the line (so Ctrl-C is SIGINT: it leaves), and the prompt is written
- *    after each batch of output, on a line of its own.
+ *  - PlainScreen (plain-screen.ts): --interactive without a terminal, and a
+ *    terminal with TERM=dumb; lines in, lines out, no escapes.
  */
-import { createInterface, emitKeypressEvents, type Interface } from 'node:readline';
+import { emitKeypressEvents } from 'node:readline';
 import { StringDecoder } from 'node:string_decoder';
 import { PassThrough } from 'node:stream';
 import { beforeCursor, EMPTY_LINE, edit, keyAction, lineOf, lineText, Recall, type Key, type Line } from './editor.js';
-import { fit, frame, plainLines, reflowed, viewLine } from './render.js';
+import { PlainScreen } from './plain-screen.js';
+import { fit, frame, reflowed, rewrapsByName, viewLine } from './render.js';
 import { textWidth } from './width.js';
 
 export interface ScreenHandlers {
@@ -51,21 +48,6 @@ export interface Screen {
   setLine(text: string): void;
   /** Writes what is pending, takes the prompt away, restores the terminal. */
   close(): void;
-}
-
-/**
- * Whether the terminal the environment names re-wraps its rows when it gets narrower:
- * tmux, VTE (GNOME Terminal, Tilix), Konsole, iTerm2, Apple's Terminal, WezTerm,
- * Windows Terminal, kitty, alacritty, foot do; xterm, rxvt and the Linux console cut
- * them; undefined when it does not say.
- */
-export function rewrapsByName(env: NodeJS.ProcessEnv): boolean | undefined {
-  if (env.TMUX || env.VTE_VERSION || env.KONSOLE_VERSION || env.WT_SESSION) return true;
-  if (['iTerm.app', 'Apple_Terminal', 'WezTerm', 'vscode'].includes(env.TERM_PROGRAM ?? '')) return true;
-  const term = env.TERM ?? '';
-  if (/^(xterm-kitty|alacritty|foot|tmux)/.test(term)) return true;
-  if (env.XTERM_VERSION || /^(linux|rxvt)/.test(term)) return false;
-  return undefined;
 }
 
 /** Asks the terminal to mark pasted text (ESC[200~ ... ESC[201~), and to stop. */
@@ -333,62 +315,4 @@ export function screenFor(input: NodeJS.ReadStream, output: NodeJS.WriteStream, 
   const tty = Boolean(input.isTTY && output.isTTY);
   if (tty && env.TERM !== 'dumb') return new TtyScreen(input, output, rewrapsByName(env));
   return new PlainScreen(input, output, tty);
-}
-
-export class PlainScreen implements Screen {
-  private rl: Interface | undefined;
-  private closed = false;
-  private started = false;
-  private prompt = '';
-  /** The prompt is the last thing written (the next output starts a new line first). */
-  private promptShown = false;
-
-  /** `terminal`: a dumb terminal, which echoes what is typed and gets a prompt. */
-  constructor(private readonly input: NodeJS.ReadableStream, private readonly output: NodeJS.WritableStream,
-    private readonly terminal = false) {}
-
-  get columns(): number {
-    return (this.terminal && (this.output as NodeJS.WriteStream).columns) || 80;
-  }
-
-  get echoesInput(): boolean {
-    return this.terminal;
-  }
-
-  start(handlers: ScreenHandlers): void {
-    this.started = true;
-    this.rl = createInterface({ input: this.input, terminal: false });
-    this.rl.on('line', (text) => {
-      this.promptShown = false; // Enter put the cursor at the start of a line
-      if (text.trim() === '') this.showPrompt(); // nothing will be printed for it
-      handlers.line(text);
-    });
-    this.rl.on('close', () => { if (!this.closed) handlers.leave('eof'); });
-    this.showPrompt();
-  }
-
-  print(lines: readonly string[]): void {
-    if (this.closed || lines.length === 0) return;
-    this.output.write(`${this.promptShown ? '\n' : ''}${plainLines(lines).join('\n')}\n`);
-    this.promptShown = false;
-    this.showPrompt();
-  }
-
-  setPrompt(prompt: string): void {
-    this.prompt = plainLines([prompt]).join(' ');
-  }
-
-  private showPrompt(): void {
-    if (!this.terminal || !this.started || this.closed || this.promptShown) return;
-    this.output.write(this.prompt);
-    this.promptShown = true;
-  }
-  setStatus(): void { /* progress only on a terminal; the outcome is printed */ }
-  setLine(): void { /* nothing is being edited */ }
-
-  close(): void {
-    if (this.promptShown && !this.closed) this.output.write('\n');
-    this.closed = true;
-    this.rl?.close();
-  }
 }

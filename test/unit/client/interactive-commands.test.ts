@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { COMMANDS, DEFAULT_HISTORY, helpLines, parseLine } from '../../../src/client/interactive/commands.js';
 import { parseInteractiveArgs, wantsInteractive } from '../../../src/client/interactive/args.js';
-import { promptWords } from '../../../src/client/interactive/app.js';
+import { promptWords } from '../../../src/client/interactive/client.js';
 import { formatGroups } from '../../../src/client/format.js';
 
 describe('parseLine', () => {

@@ -4,7 +4,8 @@
  */
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { PlainScreen, screenFor, TtyScreen } from '../../../src/client/interactive/terminal.js';
+import { PlainScreen } from '../../../src/client/interactive/plain-screen.js';
+import { screenFor, TtyScreen } from '../../../src/client/interactive/terminal.js';
 
 const ESC = '\u001b';
 
