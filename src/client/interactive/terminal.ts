@@ -100,6 +100,8 @@ export class TtyScreen implements Screen {
   private held = '';
   private readonly onData = (chunk: Buffer | string) => this.typedIn(chunk);
   private readonly onResize = () => this.resized();
+  /** A process ending without close() (a bug) still gives the terminal back its paste mode; raw mode libuv resets. */
+  private readonly onExit = () => { if (!this.closed) this.output.write(PASTE_OFF); };
   readonly echoesInput = false;
 
   /** `rewrapsHint`: what the terminal's name says about re-wrapping (rewrapsByName), when its cursor cannot tell. */
@@ -120,6 +122,7 @@ export class TtyScreen implements Screen {
     this.started = true;
     emitKeypressEvents(this.keys);
     this.output.write(PASTE_ON);
+    process.once('exit', this.onExit);
     this.keys.on('keypress', this.onKey);
     this.input.setRawMode(true);
     this.input.on('data', this.onData);
@@ -160,6 +163,7 @@ export class TtyScreen implements Screen {
       this.keys.off('keypress', this.onKey);
       this.output.off('resize', this.onResize);
       this.output.write(PASTE_OFF);
+      process.off('exit', this.onExit);
       this.input.setRawMode(false);
       this.input.pause();
     }

@@ -2,10 +2,13 @@
  * The two screens of the interactive client on fake streams: which one a terminal
  * gets (TERM=dumb cannot take cursor movement), and what each writes.
  */
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { PlainScreen } from '../../../src/client/interactive/plain-screen.js';
 import { screenFor, TtyScreen } from '../../../src/client/interactive/terminal.js';
+import { ROOT } from '../../integration/harness.js';
 
 const ESC = '\u001b';
 
@@ -186,5 +189,22 @@ describe('a narrower terminal', () => {
       expect(t.written().slice(at), JSON.stringify(env)).toBe(`${ESC}[6n${up ? `${ESC}[${up}A` : ''}\r${ESC}[J> ${'x'.repeat(33)}\r${ESC}[35C`);
       screen.close();
     }
+  });
+});
+
+describe('a crash', () => {
+  it('still turns bracketed paste off (else the shell after it gets ESC[200~ around every paste)', () => {
+    // A child with the built screen on a fake keyboard; it dies of an uncaught error.
+    const script = `
+      import { PassThrough } from 'node:stream';
+      import { TtyScreen } from ${JSON.stringify(join(ROOT, 'dist/client/interactive/terminal.js'))};
+      const keys = Object.assign(new PassThrough(), { isTTY: true, setRawMode() {} });
+      new TtyScreen(keys, process.stdout).start({ line() {}, leave() {}, complete: (l) => l });
+      setTimeout(() => { throw new Error('a bug'); }, 10);`;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain('a bug');
+    expect(r.stdout.startsWith(`${ESC}[?2004h`)).toBe(true);
+    expect(r.stdout.endsWith(`${ESC}[?2004l`)).toBe(true);
   });
 });
