@@ -147,7 +147,14 @@ export class BlobStore {
   /** See the file contract. On any failure the temp file is gone and nothing is pinned. */
   async place(temp: TempBlob, sha256: string): Promise<Pin> {
     this.assertOpen();
-    const got = await temp.finish();
+    let got: { size: number; sha256: string };
+    try {
+      got = await temp.finish();
+    } catch (err) {
+      // A write failed (a full disk): the temp file goes with its descriptor, now.
+      await temp.abort().catch(() => undefined);
+      throw err;
+    }
     if (got.size !== temp.size || got.sha256 !== sha256) {
       await temp.abort();
       throw new ChatError('CHAT_ERR_INTEGRITY', got.size !== temp.size

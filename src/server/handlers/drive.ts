@@ -110,7 +110,7 @@ export const driveHandlers: HandlerTable = {
         s.temp = temp;
       } catch (err) {
         ctx.uploads.remove(conn, s);
-        throw err;
+        throw diskError(err) ?? err;
       }
       return { uploadId: s.id, chunkSize: chunkSizeFor(ctx.limits.maxFrame) };
     },
