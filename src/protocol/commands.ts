@@ -210,7 +210,7 @@ export const COMMANDS = {
   },
   USERS: {
     code: 0x20, name: 'USERS',
-    doc: 'Connected users, or every account with all=true.',
+    doc: 'Users online, or every account with all=true. Online: at least one of the user\'s connections listens (LISTEN on: an interactive chat, chat tail, chat wait); a one-shot command that only sends or reads does not make its user appear online.',
     request: [['all', 'bool']], reply: [['users', { list: { struct: USER } }]],
   },
   SEND: {
@@ -301,7 +301,7 @@ export const COMMANDS = {
   },
   PRESENCE: {
     code: 0x62, name: 'PRESENCE',
-    doc: 'Push: a user who shares a group with you came online or went away (only to connections that sent LISTEN on).',
+    doc: 'Push: a user who shares a group with you came online (their first connection listening) or went away (their last listening connection stopped, logged out or closed); only to connections that sent LISTEN on.',
     request: [['user', 'str'], ['online', 'bool']],
   },
   GROUP_EVENT: {

@@ -6,6 +6,11 @@
  *     several connections (devices, a `chat tail` beside an interactive session);
  *   - MESSAGE, PRESENCE and GROUP_EVENT pushes go only to connections that sent
  *     LISTEN {on: true};
+ *   - a user is online while at least one of their connections listens (a live
+ *     session: interactive chat, chat tail, chat wait). One-shot commands (a cron
+ *     `chat send`) log in without listening, so they never flash "online"/"offline"
+ *     at everyone sharing a group; PRESENCE goes out when the count of listening
+ *     connections goes from 0 to 1 and back;
  *   - every push is encoded ONCE and the same Buffer is queued on each connection
  *     (Connection.send batches the writes per turn), which is what makes a group
  *     fan-out cost O(members) queue appends rather than O(members) encodes;
@@ -24,37 +29,68 @@ export class Fanout {
   private readonly byUser = new Map<string, Set<Connection>>();
   /** Every authenticated connection. */
   private readonly authed = new Set<Connection>();
+  /** Authenticated connections counted as listening (see setListening). */
+  private readonly listeners = new Set<Connection>();
+  /** user → how many of their connections listen: the online users. */
+  private readonly listening = new Map<string, number>();
 
   constructor(private readonly state: State) {}
 
-  /** Registers an authenticated connection; true when it is the user's first. */
-  add(conn: Connection): boolean {
+  /** Registers an authenticated connection (not yet listening: nobody is told). */
+  add(conn: Connection): void {
     const user = conn.user!;
     this.authed.add(conn);
     let set = this.byUser.get(user);
-    const first = !set;
     if (!set) this.byUser.set(user, (set = new Set()));
     set.add(conn);
-    return first;
   }
 
-  /** Unregisters; true when `user` has no connection left. */
-  remove(conn: Connection, user: string): boolean {
-    if (!this.authed.delete(conn)) return false;
+  /** Unregisters (logout or close); the user goes offline if it was their last listening connection. */
+  remove(conn: Connection, user: string): void {
+    this.unlisten(conn, user);
+    if (!this.authed.delete(conn)) return;
     const set = this.byUser.get(user);
-    if (!set) return false;
+    if (!set) return;
     set.delete(conn);
-    if (set.size > 0) return false;
-    this.byUser.delete(user);
-    return true;
+    if (set.size === 0) this.byUser.delete(user);
   }
 
+  /**
+   * LISTEN on/off for an authenticated connection: sets conn.listening and keeps the
+   * online count, telling the user's peers (PRESENCE) when it goes 0 → 1 or 1 → 0.
+   */
+  setListening(conn: Connection, on: boolean): void {
+    const user = conn.user!;
+    conn.listening = on;
+    if (!on) {
+      this.unlisten(conn, user);
+      return;
+    }
+    if (this.listeners.has(conn)) return;
+    this.listeners.add(conn);
+    const n = (this.listening.get(user) ?? 0) + 1;
+    this.listening.set(user, n);
+    if (n === 1) this.presence(user, true);
+  }
+
+  private unlisten(conn: Connection, user: string): void {
+    if (!this.listeners.delete(conn)) return;
+    const n = (this.listening.get(user) ?? 1) - 1;
+    if (n > 0) {
+      this.listening.set(user, n);
+      return;
+    }
+    this.listening.delete(user);
+    this.presence(user, false);
+  }
+
+  /** Whether `user` has a live session (a listening connection). */
   isOnline(user: string): boolean {
-    return this.byUser.has(user);
+    return this.listening.has(user);
   }
 
   onlineUsers(): string[] {
-    return [...this.byUser.keys()];
+    return [...this.listening.keys()];
   }
 
   connectionsOf(user: string): ReadonlySet<Connection> | undefined {

@@ -203,13 +203,13 @@ export class ChatServer implements ConnectionHost {
     return this.dispatcher.isSerial(code);
   }
 
-  /** A user's first connection makes them online for the people they share groups with. */
+  /** Registered for delivery; the user counts as online once a connection listens (fanout.ts). */
   authenticated(conn: Connection): void {
-    if (this.fanout.add(conn)) this.fanout.presence(conn.user!, true);
+    this.fanout.add(conn);
   }
 
   loggedOut(conn: Connection, user: string): void {
-    if (this.fanout.remove(conn, user)) this.fanout.presence(user, false);
+    this.fanout.remove(conn, user);
   }
 
   closed(conn: Connection): void {

@@ -97,7 +97,7 @@ export const messageHandlers: HandlerTable = {
     run(ctx, conn, p) {
       const head = ctx.engine.durableHead;
       if (p.on !== true) {
-        conn.listening = false;
+        ctx.fanout.setListening(conn, false);
         return { headSeq: head };
       }
       const user = conn.user!;
@@ -113,7 +113,7 @@ export const messageHandlers: HandlerTable = {
         }
         if (page) for (const m of page.messages) conn.push('MESSAGE', { message: m });
       }
-      conn.listening = true;
+      ctx.fanout.setListening(conn, true);
       return { headSeq: head };
     },
   },

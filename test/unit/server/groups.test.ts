@@ -173,7 +173,7 @@ describe('roles', () => {
 });
 
 describe('presence', () => {
-  it('tells group peers when a user comes online and when the last connection goes', async () => {
+  it('tells group peers when a user comes online (first listening connection) and when the last one goes', async () => {
     const ts = await testServer();
     const ann = await ts.user('ann');
     const ben = await ts.user('ben');
@@ -183,13 +183,37 @@ describe('presence', () => {
     await ann.waitFor((p) => p.name === 'PRESENCE' && p.payload.user === 'ben' && !p.payload.online);
     const ben2 = await ts.client();
     await ben2.login('ben');
+    await ben2.request('LISTEN', { on: true });
     await ann.waitFor((p) => p.name === 'PRESENCE' && p.payload.user === 'ben' && p.payload.online);
     const ben3 = await ts.client();
     await ben3.login('ben');
+    await ben3.request('LISTEN', { on: true });
     ben3.close();
     await sleep(100);
     // ben is still online through ben2: no offline PRESENCE for him beyond the first.
     expect(ann.pushes.filter((p) => p.name === 'PRESENCE' && p.payload.user === 'ben' && !p.payload.online)).toHaveLength(1);
     expect((await ann.request('USERS', { all: false })).users.map((u: { name: string }) => u.name)).toEqual(['ann', 'ben']);
+  });
+
+  it('a login that never listens (a one-shot command, e.g. a cron chat send) makes no PRESENCE and is not online', async () => {
+    const ts = await testServer();
+    const ann = await ts.user('ann');
+    await ann.request('GROUP_CREATE', { group: 'dev', private: false });
+    const cron = await ts.client();
+    await cron.register('ben');
+    await cron.request('GROUP_JOIN', { group: 'dev' });
+    await cron.request('SEND', { kind: 0, target: 'dev', text: 'nightly backup done' });
+    expect((await ann.request('USERS', { all: false })).users.map((u: { name: string }) => u.name)).toEqual(['ann']);
+    cron.close();
+    await ann.waitFor((p) => p.name === 'MESSAGE' && p.payload.message.text === 'nightly backup done');
+    await sleep(100);
+    expect(ann.pushes.filter((p) => p.name === 'PRESENCE')).toEqual([]);
+    // Listening on, then off, is a live session that ends: online, then offline.
+    const live = await ts.client();
+    await live.login('ben');
+    await live.request('LISTEN', { on: true });
+    await ann.waitFor((p) => p.name === 'PRESENCE' && p.payload.user === 'ben' && p.payload.online);
+    await live.request('LISTEN', { on: false });
+    await ann.waitFor((p) => p.name === 'PRESENCE' && p.payload.user === 'ben' && !p.payload.online);
   });
 });

@@ -31,6 +31,7 @@ describe('restart', () => {
     expect((await byToken.request('LOGIN', { name: 'ann', token })).profile.displayName).toBe('Ann');
     const byPw = await second.client();
     await byPw.login('ann');
+    await byPw.request('LISTEN', { on: true }); // a live session: ann is online
     const groups = await byPw.request('GROUPS', { members: true });
     expect(groups.groups).toEqual([{ name: 'dev', private: true, owner: 'ann', memberCount: 1, joined: true,
       members: [{ name: 'ann', role: 'owner', online: true }] }]);
