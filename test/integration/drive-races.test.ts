@@ -17,7 +17,7 @@ import type { Payload } from '../../src/protocol/codec.js';
 import { PROTOCOL_VERSION, type CommandName } from '../../src/protocol/commands.js';
 import { FrameDecoder } from '../../src/protocol/frame.js';
 import { decodeFrame, encodeRequest } from '../../src/protocol/messages.js';
-import { sleep, useTestServer, type TestServer } from '../unit/server/helpers.js';
+import { holdSyncs, sleep, useTestServer, type TestServer } from '../unit/server/helpers.js';
 import { blobFiles, bytes, download, refusal, sha, tmpFiles, upload, userConn } from './drive-helpers.js';
 
 const start = useTestServer();
@@ -353,6 +353,36 @@ describe(`removals racing uploads and reads (seed ${SEED})`, () => {
       const named = await referenced(alice, ['ops']);
       await eventually(() => blobFiles(ts.dataDir).join() === named.join(), `round ${i}: exactly the named blobs`);
       expect(tmpFiles(ts.dataDir)).toEqual([]);
+    }
+    await Promise.all([alice.close(), bob.close()]);
+  });
+});
+
+describe('a version is not served before its file.put is durable', () => {
+  it('FILE_READ of a version whose record is still being synced waits for it (as FILE_INFO does)', async () => {
+    const ts = await start();
+    const [alice, bob] = await Promise.all([userConn(ts, 'alice'), userConn(ts, 'bob')]);
+    await alice.request('GROUP_CREATE', { group: 'ops', private: false });
+    await bob.request('GROUP_JOIN', { group: 'ops' });
+    const data = bytes(100_000, 77);
+    await upload(alice, 'ops', 'x.bin', data);
+    const id = await sendAll(alice, 'ops', 'x.bin', data); // same content: no blob fsync at END
+    const syncs = await holdSyncs();
+    try {
+      const end = alice.request('UPLOAD_END', { uploadId: id, sha256: sha(data) });
+      for (let i = 0; i < 200 && syncs.waiting() === 0; i++) await sleep(5);
+      expect(syncs.waiting()).toBeGreaterThan(0); // version 2 is applied, its record not yet durable
+      let answered = false;
+      const read = bob.request('FILE_READ', { group: 'ops', name: 'x.bin', version: 2, offset: 0, length: 10 })
+        .finally(() => { answered = true; });
+      await sleep(150);
+      // A crash now would lose version 2, and the next upload would get the number again.
+      expect(answered).toBe(false);
+      syncs.release();
+      expect(Buffer.compare((await read).data, data.subarray(0, 10))).toBe(0);
+      expect((await end).file.version).toBe(2);
+    } finally {
+      syncs.restore();
     }
     await Promise.all([alice.close(), bob.close()]);
   });

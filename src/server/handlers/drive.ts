@@ -227,6 +227,10 @@ export const driveHandlers: HandlerTable = {
       };
       const v = find();
       if (offset > v.size) throw new ChatError('CHAT_ERR_INVALID', `offset ${offset} is past the end of "${shown(p.name)}"@${version} (${v.size} bytes)`);
+      // Its bytes go out as they are read, not through the dispatcher's durable-reply
+      // wait: a version whose file.put is not yet durable could be lost by a crash and
+      // its number given to other bytes (SPEC §8), so none is served before that.
+      if (!ctx.engine.isDurable(v.seq)) await ctx.engine.whenDurable(v.seq);
       const length = Math.min(p.length as number, ctx.limits.maxFrame - FRAME_RESERVE);
       const release = await readGate(conn, ctx.limits);
       try {
