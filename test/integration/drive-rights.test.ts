@@ -127,7 +127,10 @@ describe('drive rights', () => {
 });
 
 describe('drive names and limits, checked before any data flows', () => {
-  const bad = ['../x', 'a/b', 'a\\b', 'x\u0000y', 'x'.repeat(300), '..', '', ' lead', 'tab\tin', 'report@3'];
+  // Every rule of checkFileName (src/common/names.ts), as a raw client may send them.
+  const bad = ['../x', 'a/b', 'a\\b', 'x\u0000y', 'x'.repeat(300), '..', '', ' lead', 'tab\tin', 'report@3',
+    '.', 'x..y', 'trail ', 'nl\nin', 'del\u007f', 'c1\u0085', 'bidi\u202etxt.exe', 'zero\u200bwidth', 'bom\ufeff',
+    'line\u2028sep', 'para\u2029sep', 'unassigned\u0378', 'private\ue000use', 'é'.repeat(128) /* 256 bytes */];
 
   it.each(bad.map((n) => [JSON.stringify(n.length > 20 ? `${n.slice(0, 10)}…(${n.length})` : n), n]))('name %s → INVALID at UPLOAD_BEGIN, no temp file', async (_label, name) => {
     const { ts, alice, closeAll } = await setup();
@@ -135,6 +138,15 @@ describe('drive names and limits, checked before any data flows', () => {
     expect(err.code).toBe('CHAT_ERR_INVALID');
     expect(tmpFiles(ts.dataDir)).toEqual([]);
     expect((await alice.request('FILES', { group: 'ops', versions: true })).files).toEqual([]);
+    await closeAll();
+  });
+
+  it('names that look odd but break no rule are taken as they are, up to 255 bytes of UTF-8', async () => {
+    const { alice, closeAll } = await setup();
+    const good = ['é'.repeat(127) + 'a', '-rf', '~', 'C:x', '.hidden', 'a.', 'v@2x', '@', 'ünï cödé 文件.txt', 'a b'];
+    for (const name of good) expect((await upload(alice, 'ops', name, Buffer.from(name))).name).toBe(name);
+    const listed = (await alice.request('FILES', { group: 'ops', versions: false })).files.map((f: { name: string }) => f.name);
+    expect([...listed].sort()).toEqual([...good].sort());
     await closeAll();
   });
 
