@@ -267,6 +267,7 @@ export class BlobStore {
       if (err.code === 'ENOENT') throw new BlobMissingError(sha256);
       throw err;
     }));
+    let damaged = false;
     try {
       const fh = await entry.fh;
       const want = buf.length;
@@ -277,11 +278,14 @@ export class BlobStore {
         got += bytesRead;
       }
       if (got < want) {
+        damaged = true;
         throw new ChatError('CHAT_ERR_INTEGRITY', `blob ${sha256} is shorter than its recorded ${size} bytes (run chat-server verify)`);
       }
     } finally {
       this.fds.release(sha256, entry);
-      if (this.closed) this.fds.evict(sha256);
+      // Damaged: the next read opens the path again, so a good copy put in its place
+      // (docs/OPERATIONS.md, verify) serves at once instead of this descriptor's file.
+      if (this.closed || damaged) this.fds.evict(sha256);
     }
   }
 

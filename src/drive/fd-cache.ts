@@ -3,9 +3,11 @@
  * many FILE_READ requests, so each request must not pay an open() and close().
  *
  * Contracts: at most FD_CACHE_SIZE descriptors stay open while idle (the least
- * recently used idle one is closed first); a descriptor in use is never closed under
- * its reader: evict() (its blob deleted, or shutdown) closes it once the last reader
- * releases it; a failed open is not kept (the next read tries again).
+ * recently used idle one is closed first; more may be open while more blobs are read
+ * at once, and the surplus is closed as they go idle); a descriptor in use is never
+ * closed under its reader: evict() (its blob deleted or found damaged, or shutdown)
+ * closes it once the last reader releases it; a failed open is not kept (the next
+ * read tries again).
  */
 import type { FileHandle } from 'node:fs/promises';
 
@@ -39,7 +41,7 @@ export class FdCache {
       const fh = open();
       fh.catch(() => undefined);
       entry = { fh, users: 0, stale: false };
-      this.trim();
+      this.trim(FD_CACHE_SIZE - 1);
     }
     this.fds.set(sha256, entry);
     entry.users++;
@@ -51,7 +53,10 @@ export class FdCache {
     void entry.fh.catch(() => {
       if (this.fds.get(sha256) === entry) this.fds.delete(sha256);
     });
-    if (entry.stale && entry.users === 0) this.close(entry);
+    if (entry.users > 0) return;
+    if (entry.stale) this.close(entry);
+    // More blobs were read at once than the cache keeps: the surplus goes once idle.
+    else if (this.fds.size > FD_CACHE_SIZE) this.trim(FD_CACHE_SIZE);
   }
 
   /** Drops `sha256` from the cache; its descriptor closes once no read uses it. */
@@ -67,11 +72,11 @@ export class FdCache {
     for (const sha of [...this.fds.keys()]) this.evict(sha);
   }
 
-  /** Closes idle descriptors until there is room for one more, oldest first. */
-  private trim(): void {
-    if (this.fds.size < FD_CACHE_SIZE) return;
+  /** Closes idle descriptors, oldest use first, until at most `keep` are cached (or none is idle). */
+  private trim(keep: number): void {
+    if (this.fds.size <= keep) return;
     for (const [sha, e] of this.fds) {
-      if (this.fds.size < FD_CACHE_SIZE) break;
+      if (this.fds.size <= keep) break;
       if (e.users === 0) this.evict(sha);
     }
   }
