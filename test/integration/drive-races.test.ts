@@ -241,6 +241,29 @@ describe(`removals racing uploads and reads (seed ${SEED})`, () => {
     await Promise.all([alice.close(), bob.close()]);
   });
 
+  it('GROUP_DELETE of the only group naming a content while an upload of it to another group ends: the blob stays', async () => {
+    const ts = await start();
+    const rng = prng(SEED + 5);
+    const [alice, bob] = await Promise.all([userConn(ts, 'alice'), userConn(ts, 'bob')]);
+    await bob.request('GROUP_CREATE', { group: 'keep', private: false });
+    const data = bytes(250_000, SEED + 5);
+    for (let i = 0; i < 10; i++) {
+      await alice.request('GROUP_CREATE', { group: `gone${i}`, private: false });
+      await upload(alice, `gone${i}`, 'a.bin', data);
+      // The previous round's copy in "keep" goes first: gone{i} is the only holder now.
+      if (i > 0) await bob.request('FILE_RM', { group: 'keep', name: `b${i - 1}`, version: 0 });
+      const id = await sendAll(bob, 'keep', `b${i}`, data);
+      const end = bob.request('UPLOAD_END', { uploadId: id, sha256: sha(data) });
+      await sleep(Math.floor(rng() * 3));
+      await Promise.all([end, alice.request('GROUP_DELETE', { group: `gone${i}` })]);
+      expect(blobFiles(ts.dataDir), `round ${i}`).toEqual([sha(data)]);
+      expect(sha(await download(bob, 'keep', `b${i}`, 1)), `round ${i}`).toBe(sha(data));
+    }
+    await bob.request('FILE_RM', { group: 'keep', name: 'b9', version: 0 });
+    await eventually(() => blobFiles(ts.dataDir).length === 0, 'blob deleted once nothing names it');
+    await Promise.all([alice.close(), bob.close()]);
+  });
+
   it('two connections upload the same content at once; removing one version keeps the other whole', async () => {
     const ts = await start();
     const [alice, bob] = await Promise.all([userConn(ts, 'alice'), userConn(ts, 'bob')]);
