@@ -2,8 +2,12 @@
  * Upload sessions (UPLOAD_BEGIN … UPLOAD_END/ABORT), per connection (issue 4).
  *
  * Contracts:
- *   - an uploadId means something only on the connection that began it; ids are
- *     never reused while the server runs (a stale id is NOT_FOUND, never another upload);
+ *   - an uploadId means something only on the connection that began it, and only to
+ *     the user logged in there when it began: after a LOGOUT (and maybe a LOGIN as
+ *     someone else) it is NOT_FOUND, so nobody finishes, and signs as uploader, bytes
+ *     another login sent; such leftovers are dropped at the connection's next
+ *     UPLOAD_BEGIN or close. Ids are never reused while the server runs (a stale id is
+ *     NOT_FOUND, never another upload);
  *   - at most limits.maxUploadsPerConn open uploads per connection (CHAT_ERR_TOO_LARGE)
  *     and limits.maxUploads on the server (CHAT_ERR_BUSY); a slot is taken
  *     synchronously by open(), before any await, so concurrent BEGINs cannot overshoot;
@@ -19,6 +23,8 @@ import type { Limits } from './limits.js';
 
 export interface UploadSession {
   readonly id: number;
+  /** Who began it (Connection.user at UPLOAD_BEGIN). */
+  readonly user: string;
   readonly group: string;
   /**
    * The group's file map at BEGIN (State.files.get(group)): apply() makes a new one
@@ -45,8 +51,9 @@ export class Uploads {
     return this.count;
   }
 
-  /** Throws unless `conn` may open one more upload now. */
+  /** Throws unless `conn` may open one more upload now (leftovers of an earlier login dropped first). */
   checkCapacity(conn: Connection): void {
+    this.dropOtherLogins(conn);
     const mine = this.byConn.get(conn)?.size ?? 0;
     if (mine >= this.limits.maxUploadsPerConn) {
       throw new ChatError('CHAT_ERR_TOO_LARGE',
@@ -58,7 +65,7 @@ export class Uploads {
   }
 
   /** Takes a slot (see checkCapacity) and registers a session without a temp file yet. */
-  open(conn: Connection, meta: { group: string; drive: ReadonlyMap<string, unknown>; name: string; size: number }): UploadSession {
+  open(conn: Connection, meta: { user: string; group: string; drive: ReadonlyMap<string, unknown>; name: string; size: number }): UploadSession {
     this.checkCapacity(conn);
     const id = this.nextId;
     this.nextId = this.nextId >= 0xffffffff ? 1 : this.nextId + 1;
@@ -73,7 +80,7 @@ export class Uploads {
   /** The session `id` of `conn`, else NOT_FOUND. */
   get(conn: Connection, id: number): UploadSession {
     const s = this.byConn.get(conn)?.get(id);
-    if (!s) throw new ChatError('CHAT_ERR_NOT_FOUND', `upload ${id} not found on this connection (finished, aborted, or never begun)`);
+    if (!s || s.user !== conn.user) throw new ChatError('CHAT_ERR_NOT_FOUND', `upload ${id} not found on this connection (finished, aborted, or never begun)`);
     return s;
   }
 
@@ -84,6 +91,15 @@ export class Uploads {
     this.count--;
     s.phase = 'closed';
     if (mine.size === 0) this.byConn.delete(conn);
+  }
+
+  /** Abandons the open uploads of `conn` that another login began (see the file contract). */
+  private dropOtherLogins(conn: Connection): void {
+    const mine = this.byConn.get(conn);
+    if (!mine) return;
+    for (const s of [...mine.values()]) {
+      if (s.user !== conn.user && s.phase === 'open') void this.abort(conn, s);
+    }
   }
 
   /** Removes the session and its temp file. */

@@ -78,6 +78,27 @@ describe('upload failures', () => {
     await Promise.all([alice.close(), other.close()]);
   });
 
+  it('an upload belongs to the login that began it: after LOGOUT and a LOGIN as another user on the same connection it is gone', async () => {
+    const { ts, alice } = await setup();
+    const raw = await ts.client();
+    await raw.register('bob');
+    await raw.request('GROUP_JOIN', { group: 'ops' });
+    const data = Buffer.from('begun by bob');
+    const b = await raw.request('UPLOAD_BEGIN', { group: 'ops', name: 'who.txt', size: data.length });
+    await raw.request('UPLOAD_CHUNK', { uploadId: b.uploadId, offset: 0, data });
+    await raw.request('LOGOUT');
+    await raw.request('LOGIN', { name: 'alice', password: 'pw-alice' });
+    // alice cannot finish (and so sign) what bob sent, nor touch it.
+    expect((await raw.refusal('UPLOAD_END', { uploadId: b.uploadId, sha256: sha(data) })).code).toBe('CHAT_ERR_NOT_FOUND');
+    expect((await raw.refusal('UPLOAD_CHUNK', { uploadId: b.uploadId, offset: data.length, data: Buffer.alloc(0) })).code).toBe('CHAT_ERR_NOT_FOUND');
+    expect((await alice.request('FILES', { group: 'ops', versions: true })).files).toEqual([]);
+    // bob's abandoned upload does not hold one of the connection's slots, nor its temp file.
+    for (let i = 0; i < 4; i++) await raw.request('UPLOAD_BEGIN', { group: 'ops', name: `a${i}`, size: 1 });
+    await eventually(() => tmpFiles(ts.dataDir).length === 4, 'only alice\'s 4 temp files');
+    raw.close();
+    await alice.close();
+  });
+
   it('a connection dropped mid-upload leaves no temp file, and the server serves others meanwhile', async () => {
     const { ts, alice } = await setup();
     const raw = await ts.client();

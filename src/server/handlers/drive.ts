@@ -100,7 +100,7 @@ export const driveHandlers: HandlerTable = {
         throw new ChatError('CHAT_ERR_TOO_LARGE',
           `"${shown(name)}" is ${size} bytes but the server has only ${available} bytes free for uploads; try later or a smaller file`);
       }
-      const s = ctx.uploads.open(conn, { group: g.name, drive: ctx.engine.state.files.get(g.name)!, name, size });
+      const s = ctx.uploads.open(conn, { user, group: g.name, drive: ctx.engine.state.files.get(g.name)!, name, size });
       try {
         const temp = await ctx.blobs.createTemp(size);
         if (s.phase === 'closed') {
