@@ -25,7 +25,7 @@
  *     crash would bring the reference back without its blob);
  *   - read() and readInto() are positional reads through a small shared cache of open descriptors;
  *     a blob shorter than asked is CHAT_ERR_INTEGRITY, a missing one BlobMissingError;
- *   - close() waits for deletions and unlinks in flight and closes every descriptor.
+ *   - close() waits for reads, deletions and unlinks in flight and closes every descriptor.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
@@ -87,7 +87,8 @@ export class BlobStore {
   /** Work close() waits for (unlinks, temp removals). */
   private readonly pending = new Set<Promise<unknown>>();
   private readonly fds = new FdCache((p) => this.track(p));
-  private readonly knownDirs = new Set<string>();
+  /** <2 hex> directory → done once it exists and its entry in DATA/blobs is durable. */
+  private readonly knownDirs = new Map<string, Promise<void>>();
   private closed = false;
 
   private constructor(
@@ -115,7 +116,7 @@ export class BlobStore {
     const present = new Set<string>();
     for (const dir of await readdir(blobsDir(this.dataDir))) {
       if (!/^[0-9a-f]{2}$/.test(dir)) continue;
-      this.knownDirs.add(dir);
+      this.knownDirs.set(dir, Promise.resolve());
       for (const name of await readdir(join(blobsDir(this.dataDir), dir))) {
         if (!SHA256_HEX.test(name) || !name.startsWith(dir)) continue;
         if (refs.has(name)) {
@@ -263,6 +264,12 @@ export class BlobStore {
     this.assertOpen();
     if (buf.length === 0) return;
     if (offset + buf.length > size) throw new RangeError(`read of ${buf.length} bytes at ${offset} is past the ${size} bytes of blob ${sha256}`);
+    const read = this.readFromCache(sha256, size, offset, buf);
+    this.track(read); // close() waits for it, then closes its descriptor
+    return read;
+  }
+
+  private async readFromCache(sha256: string, size: number, offset: number, buf: Buffer): Promise<void> {
     const entry = this.fds.acquire(sha256, () => open(blobPath(this.dataDir, sha256), 'r').catch((err: NodeJS.ErrnoException) => {
       if (err.code === 'ENOENT') throw new BlobMissingError(sha256);
       throw err;
@@ -294,7 +301,7 @@ export class BlobStore {
     return this.fds.size;
   }
 
-  /** Waits for background work, closes every descriptor; later calls fail. Idempotent. */
+  /** Waits for reads and background work, closes every descriptor; later calls fail. Idempotent. */
   async close(): Promise<void> {
     this.closed = true;
     while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
@@ -315,12 +322,24 @@ export class BlobStore {
     void q.finally(() => this.pending.delete(q));
   }
 
-  private async ensureDir(dir: string): Promise<void> {
-    if (this.knownDirs.has(dir)) return;
-    const created = await mkdir(join(blobsDir(this.dataDir), dir), { recursive: true });
-    // A new directory entry is durable only once its parent is synced.
-    if (created !== undefined) await fsyncDir(blobsDir(this.dataDir));
-    this.knownDirs.add(dir);
+  /**
+   * Resolves once DATA/blobs/<dir> exists and its entry is durable. Placements into a
+   * directory another one is creating wait for that one's sync of DATA/blobs: a blob
+   * renamed into a directory whose own entry could still be lost is not durable.
+   */
+  private ensureDir(dir: string): Promise<void> {
+    let ready = this.knownDirs.get(dir);
+    if (!ready) {
+      ready = (async () => {
+        const created = await mkdir(join(blobsDir(this.dataDir), dir), { recursive: true });
+        // A new directory entry is durable only once its parent is synced.
+        if (created !== undefined) await fsyncDir(blobsDir(this.dataDir));
+      })();
+      this.knownDirs.set(dir, ready);
+      // A failure is the caller's; the next placement tries again.
+      ready.catch(() => { if (this.knownDirs.get(dir) === ready) this.knownDirs.delete(dir); });
+    }
+    return ready;
   }
 }
 

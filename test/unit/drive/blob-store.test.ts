@@ -138,3 +138,44 @@ describe('BlobStore', () => {
     expect(tmpOf(dir)).toEqual([]);
   });
 });
+
+describe('BlobStore directory durability', () => {
+  it('a blob placed in a <2 hex> directory another placement has just created waits until that directory is durable', async () => {
+    const { store, refs } = storeWith();
+    // Two contents whose sha256 share the first two hex digits: one directory.
+    const a = 'dir twin a';
+    let b = '';
+    for (let i = 0; ; i++) if (sha(`dir twin b ${i}`).slice(0, 2) === sha(a).slice(0, 2)) { b = `dir twin b ${i}`; break; }
+    // The first fsync of a directory (the one that makes the new <2 hex> entry durable
+    // in DATA/blobs) is slow; the others are not.
+    const probe = await store.createTemp(0);
+    const proto = Object.getPrototypeOf((probe as unknown as { fh: object }).fh) as { sync(): Promise<void> };
+    await probe.abort();
+    const realSync = proto.sync;
+    let first: Promise<void> | undefined;
+    let firstDone = false;
+    proto.sync = function (this: unknown): Promise<void> {
+      if (first) return realSync.call(this);
+      first = new Promise<void>((r) => setTimeout(r, 150)).then(() => realSync.call(this)).then(() => { firstDone = true; });
+      return first;
+    };
+    try {
+      const temps = await Promise.all([a, b].map(async (body) => {
+        const t = await store.createTemp(body.length);
+        await t.append(Buffer.from(body));
+        return t;
+      }));
+      const order: string[] = [];
+      await Promise.all([
+        store.place(temps[0]!, sha(a)).then((pin) => { order.push(`a placed, dir durable: ${firstDone}`); refs.set(sha(a), 1); pin.release(); }),
+        store.place(temps[1]!, sha(b)).then((pin) => { order.push(`b placed, dir durable: ${firstDone}`); refs.set(sha(b), 1); pin.release(); }),
+      ]);
+      // A file.put may be journalled as soon as place() resolves: the blob's directory
+      // must be durable by then, whichever placement created it.
+      expect(order.sort()).toEqual(['a placed, dir durable: true', 'b placed, dir durable: true']);
+    } finally {
+      proto.sync = realSync;
+    }
+    await store.close();
+  });
+});
