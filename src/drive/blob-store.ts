@@ -28,7 +28,7 @@
  *   - close() waits for reads, deletions and unlinks in flight and closes every descriptor.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat, statfs, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ChatError } from '../common/errors.js';
@@ -96,9 +96,18 @@ export class BlobStore {
     private readonly isReferenced: (sha256: string) => boolean,
   ) {}
 
-  /** Creates DATA/blobs and DATA/blobs/tmp if missing. `isReferenced`: State.blobRefs has the sha. */
+  /**
+   * Creates DATA/blobs and DATA/blobs/tmp if missing (a new DATA/blobs is made durable
+   * in DATA, as the journal's and snapshots' directories are: every blob's path must
+   * be). `isReferenced`: State.blobRefs has the sha.
+   */
   static open(dataDir: string, isReferenced: (sha256: string) => boolean): BlobStore {
+    const fresh = !existsSync(blobsDir(dataDir));
     mkdirSync(blobTmpDir(dataDir), { recursive: true });
+    if (fresh) {
+      const fd = openSync(dataDir, 'r');
+      try { fsyncSync(fd); } finally { closeSync(fd); }
+    }
     return new BlobStore(dataDir, isReferenced);
   }
 
