@@ -113,6 +113,24 @@ describe('drive rights', () => {
     await closeAll();
   });
 
+  it('kicked, or the group deleted, during the transfer: the next chunk is refused and the upload dropped at once (no more bytes written)', async () => {
+    const { ts, alice, bob, closeAll } = await setup();
+    const kicked = await bob.request('UPLOAD_BEGIN', { group: 'ops', name: 'big.bin', size: 3_000_000 });
+    await bob.request('UPLOAD_CHUNK', { uploadId: kicked.uploadId, offset: 0, data: bytes(1_000_000, 1) });
+    await alice.request('GROUP_KICK', { group: 'ops', user: 'bob' });
+    expect((await refusal(bob, 'UPLOAD_CHUNK', { uploadId: kicked.uploadId, offset: 1_000_000, data: bytes(1_000, 2) })).code).toBe('CHAT_ERR_PERMISSION');
+    expect((await refusal(bob, 'UPLOAD_END', { uploadId: kicked.uploadId, sha256: sha(Buffer.alloc(0)) })).code).toBe('CHAT_ERR_NOT_FOUND');
+
+    const gone = await alice.request('UPLOAD_BEGIN', { group: 'ops', name: 'big.bin', size: 3_000_000 });
+    await alice.request('UPLOAD_CHUNK', { uploadId: gone.uploadId, offset: 0, data: bytes(1_000_000, 3) });
+    await alice.request('GROUP_DELETE', { group: 'ops' });
+    await alice.request('GROUP_CREATE', { group: 'ops', private: false });
+    expect((await refusal(alice, 'UPLOAD_CHUNK', { uploadId: gone.uploadId, offset: 1_000_000, data: bytes(1_000, 4) })).code).toBe('CHAT_ERR_NOT_FOUND');
+    for (let i = 0; i < 100 && tmpFiles(ts.dataDir).length > 0; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(tmpFiles(ts.dataDir)).toEqual([]);
+    await closeAll();
+  });
+
   it('a group deleted during the transfer → NOT_FOUND at UPLOAD_END, even if created again under the same name', async () => {
     const { ts, alice, closeAll } = await setup();
     const begin = await alice.request('UPLOAD_BEGIN', { group: 'ops', name: 'x.txt', size: 1 });

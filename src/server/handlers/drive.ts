@@ -11,8 +11,10 @@
  *   - replacing a name that has versions needs the entry's owner or a group
  *     owner/admin; removing a version also allows its uploader (drive-rights.ts);
  *   - UPLOAD_BEGIN checks name, size limit, free disk space and rights before a temp
- *     file exists; UPLOAD_END re-checks group and rights (state may have changed during
- *     the transfer) after the blob is durable and before 'file.put' is committed;
+ *     file exists; each UPLOAD_CHUNK checks that the uploader is still a member of the
+ *     same group (else the upload is dropped); UPLOAD_END re-checks group and rights
+ *     (state may have changed during the transfer) after the blob is durable and
+ *     before 'file.put' is committed;
  *   - blobs are deleted (BlobStore.collect) only after the 'file.rm' / 'group.delete'
  *     that drops their last reference is durable;
  *   - FILE_EVENT goes, after the reply, to the listening connections of the members
@@ -59,6 +61,10 @@ function versionOf(group: string, entry: FileEntry, version: number): FileVersio
       `version ${version} of "${shown(entry.name)}" not found in group "${group}" (see: chat files -g ${group} --versions)`);
   }
   return v;
+}
+
+function groupGone(group: string): ChatError {
+  return new ChatError('CHAT_ERR_NOT_FOUND', `group "${group}" was deleted during the upload; nothing was stored`);
 }
 
 /** FILE_EVENT to the listening connections of `recipients`, encoded once. */
@@ -132,6 +138,15 @@ export const driveHandlers: HandlerTable = {
         throw new ChatError('CHAT_ERR_INVALID', `chunk ends at byte ${offset + data.length}, past the ${s.size} bytes declared for upload ${s.id}`);
       }
       try {
+        // Kicked, left, or the group deleted meanwhile: UPLOAD_END would refuse it, so
+        // the upload goes now instead of filling the disk with bytes never stored.
+        memberGroup(ctx, s.user, s.group);
+        if (ctx.engine.state.files.get(s.group) !== s.drive) throw groupGone(s.group);
+      } catch (err) {
+        void ctx.uploads.abort(conn, s);
+        throw err;
+      }
+      try {
         await temp.append(data);
       } catch (err) {
         // Aborted meanwhile (UPLOAD_ABORT, or an earlier chunk failed): say so.
@@ -169,7 +184,7 @@ export const driveHandlers: HandlerTable = {
       let recipients: string[];
       try {
         const g = memberGroup(ctx, user, s.group);
-        if (ctx.engine.state.files.get(g.name) !== s.drive) throw new ChatError('CHAT_ERR_NOT_FOUND', `group "${s.group}" was deleted during the upload`);
+        if (ctx.engine.state.files.get(g.name) !== s.drive) throw groupGone(s.group);
         const entry = entryOf(ctx, g.name, s.name);
         if (!canReplace(g, entry, user)) throw drivePermission(g.name, s.name, 'replace');
         done = ctx.engine.commit({ type: 'file.put', group: g.name, name: s.name, size: s.size, sha256, uploader: user });
