@@ -266,9 +266,9 @@ export const COMMANDS = {
   },
   FILES: {
     code: 0x44, name: 'FILES',
-    doc: 'The files of a group, by name (UTF-16 order): the latest version of each, or every version (ascending) with versions=true.',
-    request: [['group', 'str'], ['versions', 'bool']],
-    reply: [['files', { list: { struct: FILE } }]],
+    doc: 'The files of a group, by name (UTF-16 order): the latest version of each, or every version (ascending) with versions=true. Paged: only files after (afterName, afterVersion) — names after afterName, or with versions=true also the versions of afterName above afterVersion; "" and 0 start at the beginning — and as many as fit in a frame; `more` says to ask again with the last file\'s name and version.',
+    request: [['group', 'str'], ['versions', 'bool'], ['afterName', 'str'], ['afterVersion', 'u32']],
+    reply: [['files', { list: { struct: FILE } }], ['more', 'bool']],
   },
   FILE_INFO: {
     code: 0x45, name: 'FILE_INFO',

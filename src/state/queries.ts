@@ -87,16 +87,41 @@ export function findVersion(entry: FileEntry, version: number): FileVersion | un
  * are skipped. An unknown group gives [].
  */
 export function listFiles(state: State, group: string, allVersions: boolean): FileView[] {
+  return listFilesPage(state, group, allVersions, { name: '', version: 0 }, Infinity).files;
+}
+
+/** Encoded size of a FILE (commands.ts): four length prefixes, the numbers, the strings. */
+function fileWireBytes(f: FileView): number {
+  return 4 + Buffer.byteLength(f.name) + 4 + 8 + 4 + f.sha256.length + 4 + Buffer.byteLength(f.uploader) + 8;
+}
+
+/**
+ * One page of listFiles (FILES): the files after `after` in listing order — names
+ * after after.name, and with allVersions also after.name's versions above
+ * after.version — while their encoded size stays within maxBytes (at least one file
+ * per page). `more`: files are left; ask again after the last one returned.
+ */
+export function listFilesPage(state: State, group: string, allVersions: boolean, after: { name: string; version: number },
+  maxBytes: number): { files: FileView[]; more: boolean } {
   const files = state.files.get(group);
-  if (!files) return [];
+  if (!files) return { files: [], more: false };
   const out: FileView[] = [];
+  let bytes = 0;
   for (const name of [...files.keys()].sort()) {
+    if (name < after.name || (name === after.name && !allVersions)) continue;
     const entry = files.get(name)!;
     if (entry.versions.length === 0) continue;
-    if (allVersions) for (const v of entry.versions) out.push(fileView(entry, v));
-    else out.push(fileView(entry, latestVersion(entry)!));
+    const versions = allVersions ? entry.versions : [latestVersion(entry)!];
+    for (const v of versions) {
+      if (name === after.name && v.version <= after.version) continue;
+      const f = fileView(entry, v);
+      const size = fileWireBytes(f);
+      if (out.length > 0 && bytes + size > maxBytes) return { files: out, more: true };
+      out.push(f);
+      bytes += size;
+    }
   }
-  return out;
+  return { files: out, more: false };
 }
 
 /**

@@ -67,7 +67,7 @@ describe('chat-server binary and the drive', () => {
     const warned = () => s3.logs.some((l) => String(l.msg).startsWith('removed temp files'));
     for (let i = 0; i < 100 && !warned(); i++) await new Promise((r) => setTimeout(r, 20));
     expect(warned()).toBe(true);
-    expect((await alice3.request('FILES', { group: 'ops', versions: true })).files.map((f: { name: string }) => f.name)).toEqual(['done.bin']);
+    expect((await alice3.request('FILES', { group: 'ops', versions: true, afterName: '', afterVersion: 0 })).files.map((f: { name: string }) => f.name)).toEqual(['done.bin']);
     expect(sha(await download(alice3, 'ops', 'done.bin', 1))).toBe(sha(done));
     expect(blobFiles(s.dataDir)).toEqual([sha(done)]);
   });

@@ -175,7 +175,7 @@ describe('drive crash test: SIGKILL at random moments during uploads and removal
     expect(tmpFiles(dataDir), context).toEqual([]); // swept before serving
     const conn = await ChatConnection.connect({ host: '127.0.0.1', port });
     await conn.request('LOGIN', { name: 'u0', password: 'pw-u0' });
-    const listed = (await conn.request('FILES', { group: 'ops', versions: true })).files as Payload[];
+    const listed = (await conn.request('FILES', { group: 'ops', versions: true, afterName: '', afterVersion: 0 })).files as Payload[];
     const byKey = new Map(listed.map((f) => [`${f.name as string}@${f.version as number}`, f]));
     expect(world.acked.size, `${context}: the rounds stored something`).toBeGreaterThan(10);
     for (const [key, want] of world.acked) {

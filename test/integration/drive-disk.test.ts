@@ -111,7 +111,7 @@ describe('a full disk during an upload', () => {
     const other = bytes(50_000, 4);
     expect((await upload(alice, 'ops', 'other.bin', other)).version).toBe(1);
     expect(sha(await download(alice, 'ops', 'other.bin', 1))).toBe(sha(other));
-    expect((await alice.request('FILES', { group: 'ops', versions: true })).files.map((f: { name: string }) => f.name)).toEqual(['other.bin']);
+    expect((await alice.request('FILES', { group: 'ops', versions: true, afterName: '', afterVersion: 0 })).files.map((f: { name: string }) => f.name)).toEqual(['other.bin']);
     await alice.close();
   });
 
@@ -134,7 +134,7 @@ describe('a full disk during an upload', () => {
     expect(tmpFiles(ts.dataDir)).toEqual([]);
     expect(await fdsUnder(ts.dataDir + '/blobs/tmp')).toEqual([]);
     expect(blobFiles(ts.dataDir)).toEqual([]);
-    expect((await alice.request('FILES', { group: 'ops', versions: true })).files).toEqual([]);
+    expect((await alice.request('FILES', { group: 'ops', versions: true, afterName: '', afterVersion: 0 })).files).toEqual([]);
     expect((await upload(alice, 'ops', 'late.bin', data)).version).toBe(1);
     await alice.close();
   });

@@ -36,7 +36,7 @@ describe('upload failures', () => {
     expect(ts.srv.engine.seq).toBe(seq);
     expect(tmpFiles(ts.dataDir)).toEqual([]);
     expect(blobFiles(ts.dataDir)).toEqual([]);
-    expect((await alice.request('FILES', { group: 'ops', versions: true })).files).toEqual([]);
+    expect((await alice.request('FILES', { group: 'ops', versions: true, afterName: '', afterVersion: 0 })).files).toEqual([]);
     // Fewer bytes than declared is the same failure.
     const b = await alice.request('UPLOAD_BEGIN', { group: 'ops', name: 'y.bin', size: 10 });
     await alice.request('UPLOAD_CHUNK', { uploadId: b.uploadId, offset: 0, data: Buffer.from('abc') });
@@ -91,7 +91,7 @@ describe('upload failures', () => {
     // alice cannot finish (and so sign) what bob sent, nor touch it.
     expect((await raw.refusal('UPLOAD_END', { uploadId: b.uploadId, sha256: sha(data) })).code).toBe('CHAT_ERR_NOT_FOUND');
     expect((await raw.refusal('UPLOAD_CHUNK', { uploadId: b.uploadId, offset: data.length, data: Buffer.alloc(0) })).code).toBe('CHAT_ERR_NOT_FOUND');
-    expect((await alice.request('FILES', { group: 'ops', versions: true })).files).toEqual([]);
+    expect((await alice.request('FILES', { group: 'ops', versions: true, afterName: '', afterVersion: 0 })).files).toEqual([]);
     // bob's abandoned upload does not hold one of the connection's slots, nor its temp file.
     for (let i = 0; i < 4; i++) await raw.request('UPLOAD_BEGIN', { group: 'ops', name: `a${i}`, size: 1 });
     await eventually(() => tmpFiles(ts.dataDir).length === 4, 'only alice\'s 4 temp files');
@@ -114,7 +114,7 @@ describe('upload failures', () => {
     const data = bytes(100_000, 5);
     expect((await upload(alice, 'ops', 'other.bin', data)).version).toBe(1);
     await eventually(() => tmpFiles(ts.dataDir).length === 0, 'temp file of the dropped upload removed');
-    expect((await alice.request('FILES', { group: 'ops', versions: true })).files.map((f: { name: string }) => f.name)).toEqual(['other.bin']);
+    expect((await alice.request('FILES', { group: 'ops', versions: true, afterName: '', afterVersion: 0 })).files.map((f: { name: string }) => f.name)).toEqual(['other.bin']);
     expect(blobFiles(ts.dataDir)).toEqual([sha(data)]);
     await alice.close();
   });
@@ -139,7 +139,7 @@ describe('removal, GC and events', () => {
     expect(blobFiles(ts.dataDir)).toEqual([sha(shared)]); // copy.txt still names it
     expect(sha(await download(alice, 'ops', 'copy.txt', 1))).toBe(sha(shared));
     expect((await refusal(alice, 'FILE_RM', { group: 'ops', name: 'doc.txt', version: 0 })).code).toBe('CHAT_ERR_NOT_FOUND');
-    expect((await alice.request('FILES', { group: 'ops', versions: true })).files.map((f: { name: string }) => f.name)).toEqual(['copy.txt']);
+    expect((await alice.request('FILES', { group: 'ops', versions: true, afterName: '', afterVersion: 0 })).files.map((f: { name: string }) => f.name)).toEqual(['copy.txt']);
     expect((await upload(alice, 'ops', 'doc.txt', only)).version).toBe(3);
     await alice.close();
     await ts.stop(); // and after a restart too
@@ -178,7 +178,7 @@ describe('removal, GC and events', () => {
     await eventually(() => blobFiles(ts.dataDir).length === 1, 'blob only ops named deleted');
     expect(blobFiles(ts.dataDir)).toEqual([sha(shared)]);
     await alice.request('GROUP_CREATE', { group: 'ops', private: false });
-    expect((await alice.request('FILES', { group: 'ops', versions: true })).files).toEqual([]);
+    expect((await alice.request('FILES', { group: 'ops', versions: true, afterName: '', afterVersion: 0 })).files).toEqual([]);
     await alice.close();
   });
 

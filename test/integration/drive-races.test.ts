@@ -204,7 +204,7 @@ async function sendAll(c: Awaited<ReturnType<typeof userConn>>, group: string, n
 /** The blobs the listing of `groups` names, as the data dir must hold them once quiet. */
 async function referenced(c: Awaited<ReturnType<typeof userConn>>, groups: string[]): Promise<string[]> {
   const shas = new Set<string>();
-  for (const g of groups) for (const f of (await c.request('FILES', { group: g, versions: true })).files) shas.add(f.sha256 as string);
+  for (const g of groups) for (const f of (await c.request('FILES', { group: g, versions: true, afterName: '', afterVersion: 0 })).files) shas.add(f.sha256 as string);
   return [...shas].sort();
 }
 
@@ -230,7 +230,7 @@ describe(`removals racing uploads and reads (seed ${SEED})`, () => {
       if (gap > 0) await sleep(gap - 1);
       const p2 = second();
       await Promise.all([p1, p2]);
-      const files = (await alice.request('FILES', { group: 'ops', versions: true })).files;
+      const files = (await alice.request('FILES', { group: 'ops', versions: true, afterName: '', afterVersion: 0 })).files;
       expect(files.map((f: { name: string }) => f.name), `round ${i}`).toEqual([`holder-${i}`]);
       expect(blobFiles(ts.dataDir), `round ${i}: the blob of holder-${i}`).toEqual([sha(data)]);
       expect(sha(await download(alice, 'ops', `holder-${i}`, 1)), `round ${i}`).toBe(sha(data));
@@ -349,7 +349,7 @@ describe(`removals racing uploads and reads (seed ${SEED})`, () => {
       const outcome = await end;
       // Refused: the group is gone (NOT_FOUND), or back without bob (PERMISSION).
       expect(['stored', 'CHAT_ERR_NOT_FOUND', 'CHAT_ERR_PERMISSION'], `round ${i}`).toContain(outcome);
-      expect((await alice.request('FILES', { group: 'ops', versions: true })).files, `round ${i}`).toEqual([]);
+      expect((await alice.request('FILES', { group: 'ops', versions: true, afterName: '', afterVersion: 0 })).files, `round ${i}`).toEqual([]);
       await eventually(() => blobFiles(ts.dataDir).length === 0, `round ${i}: no blob left`);
       expect(tmpFiles(ts.dataDir)).toEqual([]);
       await alice.request('GROUP_DELETE', { group: 'ops' });
@@ -371,7 +371,7 @@ describe(`removals racing uploads and reads (seed ${SEED})`, () => {
       await alice.request('GROUP_KICK', { group: 'ops', user: 'bob' });
       const outcome = await end;
       expect(['stored', 'CHAT_ERR_PERMISSION'], `round ${i}`).toContain(outcome);
-      const names = (await alice.request('FILES', { group: 'ops', versions: true })).files.map((f: { name: string }) => f.name);
+      const names = (await alice.request('FILES', { group: 'ops', versions: true, afterName: '', afterVersion: 0 })).files.map((f: { name: string }) => f.name);
       expect(names.includes(`k${i}.bin`), `round ${i}`).toBe(outcome === 'stored');
       const named = await referenced(alice, ['ops']);
       await eventually(() => blobFiles(ts.dataDir).join() === named.join(), `round ${i}: exactly the named blobs`);

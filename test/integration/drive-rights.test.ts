@@ -31,7 +31,7 @@ function probes(group: string): Array<[Parameters<ChatConnection['request']>[0],
   return [
     ['UPLOAD_BEGIN', { group, name: SECRET, size: 10 }],
     ['UPLOAD_BEGIN', { group, name: 'new-name.txt', size: 10 }],
-    ['FILES', { group, versions: true }],
+    ['FILES', { group, versions: true, afterName: '', afterVersion: 0 }],
     ['FILE_INFO', { group, name: SECRET, version: 0 }],
     ['FILE_INFO', { group, name: 'does-not-exist', version: 0 }],
     ['FILE_READ', { group, name: SECRET, version: 1, offset: 0, length: 100 }],
@@ -107,7 +107,7 @@ describe('drive rights', () => {
     await alice.request('GROUP_KICK', { group: 'ops', user: 'bob' });
     const refused = await refusal(bob, 'UPLOAD_END', { uploadId: begin.uploadId, sha256: sha(Buffer.from('late')) });
     expect(refused.code).toBe('CHAT_ERR_PERMISSION');
-    expect((await alice.request('FILES', { group: 'ops', versions: true })).files).toEqual([]);
+    expect((await alice.request('FILES', { group: 'ops', versions: true, afterName: '', afterVersion: 0 })).files).toEqual([]);
     expect(tmpFiles(ts.dataDir)).toEqual([]);
     expect(blobFiles(ts.dataDir)).toEqual([]); // placed, then dropped: nothing names it
     await closeAll();
@@ -138,7 +138,7 @@ describe('drive rights', () => {
     await alice.request('GROUP_DELETE', { group: 'ops' });
     await alice.request('GROUP_CREATE', { group: 'ops', private: false });
     expect((await refusal(alice, 'UPLOAD_END', { uploadId: begin.uploadId, sha256: sha(Buffer.from('x')) })).code).toBe('CHAT_ERR_NOT_FOUND');
-    expect((await alice.request('FILES', { group: 'ops', versions: true })).files).toEqual([]);
+    expect((await alice.request('FILES', { group: 'ops', versions: true, afterName: '', afterVersion: 0 })).files).toEqual([]);
     expect(blobFiles(ts.dataDir)).toEqual([]);
     await closeAll();
   });
@@ -155,7 +155,7 @@ describe('drive names and limits, checked before any data flows', () => {
     const err = await refusal(alice, 'UPLOAD_BEGIN', { group: 'ops', name, size: 10 });
     expect(err.code).toBe('CHAT_ERR_INVALID');
     expect(tmpFiles(ts.dataDir)).toEqual([]);
-    expect((await alice.request('FILES', { group: 'ops', versions: true })).files).toEqual([]);
+    expect((await alice.request('FILES', { group: 'ops', versions: true, afterName: '', afterVersion: 0 })).files).toEqual([]);
     await closeAll();
   });
 
@@ -163,7 +163,7 @@ describe('drive names and limits, checked before any data flows', () => {
     const { alice, closeAll } = await setup();
     const good = ['é'.repeat(127) + 'a', '-rf', '~', 'C:x', '.hidden', 'a.', 'v@2x', '@', 'ünï cödé 文件.txt', 'a b'];
     for (const name of good) expect((await upload(alice, 'ops', name, Buffer.from(name))).name).toBe(name);
-    const listed = (await alice.request('FILES', { group: 'ops', versions: false })).files.map((f: { name: string }) => f.name);
+    const listed = (await alice.request('FILES', { group: 'ops', versions: false, afterName: '', afterVersion: 0 })).files.map((f: { name: string }) => f.name);
     expect([...listed].sort()).toEqual([...good].sort());
     await closeAll();
   });

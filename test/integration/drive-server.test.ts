@@ -24,7 +24,7 @@ describe('drive round trip', () => {
     const file = await upload(alice, 'ops', 'report.pdf', data);
     expect(file).toMatchObject({ name: 'report.pdf', version: 1, size: data.length, sha256: sha(data), uploader: 'alice' });
     expect(file.ts).toBeGreaterThan(0);
-    expect((await alice.request('FILES', { group: 'ops', versions: false })).files).toEqual([file]);
+    expect((await alice.request('FILES', { group: 'ops', versions: false, afterName: '', afterVersion: 0 })).files).toEqual([file]);
     expect((await alice.request('FILE_INFO', { group: 'ops', name: 'report.pdf', version: 0 })).file).toEqual(file);
     expect((await alice.request('FILE_INFO', { group: 'ops', name: 'report.pdf', version: 1 })).file).toEqual(file);
     const back = await download(alice, 'ops', 'report.pdf', 1, 70_000);
@@ -55,9 +55,9 @@ describe('drive round trip', () => {
     await upload(alice, 'ops', 'b.bin', data);
     await upload(alice, 'ops', 'a.bin', data);
     expect(blobFiles(ts.dataDir)).toEqual([sha(data)]);
-    const all = (await alice.request('FILES', { group: 'ops', versions: true })).files;
+    const all = (await alice.request('FILES', { group: 'ops', versions: true, afterName: '', afterVersion: 0 })).files;
     expect(all.map((f: { name: string; version: number }) => `${f.name}@${f.version}`)).toEqual(['a.bin@1', 'a.bin@2', 'b.bin@1']);
-    const latest = (await alice.request('FILES', { group: 'ops', versions: false })).files;
+    const latest = (await alice.request('FILES', { group: 'ops', versions: false, afterName: '', afterVersion: 0 })).files;
     expect(latest.map((f: { name: string; version: number }) => `${f.name}@${f.version}`)).toEqual(['a.bin@2', 'b.bin@1']);
     await alice.close();
   });
@@ -66,7 +66,7 @@ describe('drive round trip', () => {
     const { alice } = await withGroup();
     const names = ['zeta', 'Alpha', 'ä-umlaut', 'beta', '😀 smile', 'ﬁ ligature', '10.txt', '9.txt'];
     for (const n of names) await upload(alice, 'ops', n, Buffer.from(n));
-    const listed = (await alice.request('FILES', { group: 'ops', versions: false })).files.map((f: { name: string }) => f.name);
+    const listed = (await alice.request('FILES', { group: 'ops', versions: false, afterName: '', afterVersion: 0 })).files.map((f: { name: string }) => f.name);
     expect(listed).toEqual([...names].sort());
     await alice.close();
   });
@@ -166,12 +166,12 @@ describe('drive round trip', () => {
     const b = bytes(10, 32);
     await upload(alice, 'ops', 'keep.bin', a);
     await upload(alice, 'ops', 'keep.bin', b);
-    const before = (await alice.request('FILES', { group: 'ops', versions: true })).files;
+    const before = (await alice.request('FILES', { group: 'ops', versions: true, afterName: '', afterVersion: 0 })).files;
     await alice.close();
     await ts.stop();
     const again = await start({ dataDir: ts.dataDir });
     const alice2 = await userConn(again, 'alice', { register: false });
-    expect((await alice2.request('FILES', { group: 'ops', versions: true })).files).toEqual(before);
+    expect((await alice2.request('FILES', { group: 'ops', versions: true, afterName: '', afterVersion: 0 })).files).toEqual(before);
     expect(sha(await download(alice2, 'ops', 'keep.bin', 1))).toBe(sha(a));
     expect(sha(await download(alice2, 'ops', 'keep.bin', 2))).toBe(sha(b));
     expect(blobFiles(again.dataDir)).toEqual([sha(a), sha(b)].sort());

@@ -23,6 +23,7 @@
  *    Other names are used as they are: `.profile` is saved as a hidden file when asked
  *    for (patterns skip it, as a shell's do), `-rf` as ./-rf.
  */
+import { listAllFiles } from '../drive/list.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import picomatch from 'picomatch';
@@ -81,7 +82,7 @@ export async function resolveFiles(conn: ChatConnection, group: string, args: re
     if (version !== undefined) {
       throw new ChatError('CHAT_ERR_USAGE', `"${arg}": a version cannot follow a pattern (give exact names with @VERSION)`);
     }
-    listing ??= ((await conn.request('FILES', { group, versions: false })).files as Payload[])
+    listing ??= (await listAllFiles((n, payload) => conn.request(n, payload), group, false))
       .map((f) => ({ name: String(f.name), version: Number(f.version) }));
     const latest = new Map(listing.map((f) => [f.name, f.version]));
     const hits = matchNames(name, [...latest.keys()]);

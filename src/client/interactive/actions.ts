@@ -4,6 +4,7 @@
  * (App.onLine prints it as one line); sends and transfers are started here and
  * finish in the background, so the next line typed is not held up by them.
  */
+import { listAllFiles } from '../drive/list.js';
 import { ChatError } from '../../common/errors.js';
 import type { Payload } from '../../protocol/codec.js';
 import { MESSAGE_KIND } from '../../protocol/commands.js';
@@ -116,8 +117,7 @@ export async function runCommand(app: App, cmd: Command, typed: string): Promise
     }
     case 'files': {
       const group = app.needGroup('/files');
-      const { files } = await app.link.request('FILES', { group, versions: false });
-      const list = files as Payload[];
+      const list = await listAllFiles((n, payload) => app.link.request(n, payload), group, false);
       app.files = list.map((f) => f.name as string);
       if (list.length === 0) {
         app.note(`no files in #${group} yet (/upload PATH)`);

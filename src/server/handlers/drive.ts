@@ -25,7 +25,7 @@ import { checkFileName } from '../../common/names.js';
 import { DEFAULT_MAX_FRAME } from '../../protocol/frame.js';
 import { encodePush, encodeReplyTail } from '../../protocol/messages.js';
 import type { FileEntry, FileVersion } from '../../state/types.js';
-import { canRemove, canReplace, fileView, findFile, findVersion, listFiles, type FileView } from '../../state/queries.js';
+import { canRemove, canReplace, fileView, findFile, findVersion, listFilesPage, type FileView } from '../../state/queries.js';
 import { drivePermission, memberGroup, shown } from './drive-rights.js';
 import { readGate } from './drive-reads.js';
 import type { Pin } from '../../drive/blob-store.js';
@@ -34,6 +34,9 @@ import { Reply, NO_REPLY, type HandlerTable, type ServerCtx } from './types.js';
 
 /** Bytes a reply frame needs besides the data or the list (FILE_READ doc: maxFrame - 64). */
 const FRAME_RESERVE = 64;
+
+/** Bytes a FILES reply needs besides its files (frame header, list count, `more`), with room to spare. */
+const FILES_RESERVE = 1024;
 
 /** Free disk space an upload must leave for the journal and snapshots. */
 export const DISK_HEADROOM = 16 * 1024 * 1024;
@@ -215,7 +218,8 @@ export const driveHandlers: HandlerTable = {
   FILES: {
     run(ctx, conn, p) {
       const g = memberGroup(ctx, conn.user!, p.group);
-      return { files: listFiles(ctx.engine.state, g.name, p.versions === true) };
+      const after = { name: String(p.afterName), version: p.afterVersion as number };
+      return listFilesPage(ctx.engine.state, g.name, p.versions === true, after, ctx.limits.maxFrame - FILES_RESERVE);
     },
   },
 

@@ -29,7 +29,7 @@ export class FakeDrive {
       this.member(c, p.group);
       return { files: [...this.files.entries()].filter(([k, v]) => k.startsWith(`${p.group}\u0000`) && v.length > 0)
         .map(([k, v]) => this.info(p.group, { ...v[v.length - 1], name: k.split('\u0000')[1] } as FakeVersion & { name: string }))
-        .sort((a, b) => (a.name < b.name ? -1 : 1)) };
+        .sort((a, b) => (a.name < b.name ? -1 : 1)), more: false };
     };
   }
 

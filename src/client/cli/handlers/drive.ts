@@ -29,6 +29,7 @@ import { fileInfo, fileJson, formatBytes, shortHash, type FileInfo } from '../..
 import { uploadFile } from '../../drive/upload.js';
 import { columns, printable, stampTime } from '../../format.js';
 import { errorLine } from '../report.js';
+import { listAllFiles } from '../../drive/list.js';
 import { ask, withHint, type Hints } from '../hints.js';
 import { resolveSettings, single, usageError, type CommonArgs, type Settings } from '../options.js';
 import { withSession } from '../session.js';
@@ -170,8 +171,8 @@ export async function files(argv: FilesArgs): Promise<void> {
   const settings = resolveSettings(argv, 'files');
   const group = groupOf(argv, 'files');
   await withSession(settings, async ({ conn, out }) => {
-    const reply = await ask(conn, 'FILES', { group, versions: Boolean(argv.versions) }, hintsFor(group));
-    const list = (reply.files as Payload[]).map(fileInfo);
+    const pages = await listAllFiles((name, payload) => ask(conn, name, payload, hintsFor(group)), group, Boolean(argv.versions));
+    const list = pages.map(fileInfo);
     for (const f of list) out.object(fileJson(f));
     out.lines(formatFiles(list));
     if (list.length === 0) out.note(`no files in #${group} (upload one: chat upload -g ${group} FILE)`);
