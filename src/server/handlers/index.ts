@@ -8,8 +8,9 @@
  *     ERROR carrying the request's reqId, and the connection goes on.
  * A handler error that is not a ChatError is a bug: it is logged with its stack and
  * answered CHAT_ERR_INTERNAL; no client can crash the server.
- * A reply is sent only once the state the request saw is durable (Engine.whenDurable),
- * so no reply reveals a write that a crash could still take back (SPEC §8).
+ * A reply, or an error, is sent only once the state the request saw is durable
+ * (Engine.whenDurable), so no answer reveals a write that a crash could still take
+ * back (SPEC §8).
  */
 import { ChatError, isChatError } from '../../common/errors.js';
 import { COMMANDS, type CommandName } from '../../protocol/commands.js';
@@ -106,7 +107,10 @@ export function createDispatcher(ctx: ServerCtx): Dispatcher {
     try {
       result = entry.run(ctx, conn, d.payload, d.reqId);
     } catch (err) {
-      fail(conn, d.name, d.reqId, err);
+      // An error can reveal state too (NOT_FOUND after a removal, CONFLICT on a name
+      // just taken): like a reply, it waits until what it saw is durable.
+      if (ctx.engine.isDurable(seen)) fail(conn, d.name, d.reqId, err);
+      else return ctx.engine.whenDurable(seen).then(() => fail(conn, d.name, d.reqId, err));
       return undefined;
     }
     if (!(result instanceof Promise)) {
@@ -126,7 +130,10 @@ export function createDispatcher(ctx: ServerCtx): Dispatcher {
         await ctx.engine.whenDurable(seen);
         finish(conn, d, r);
       },
-      (err) => fail(conn, d.name, d.reqId, err),
+      async (err) => {
+        await ctx.engine.whenDurable(); // the state as it was when the handler failed
+        fail(conn, d.name, d.reqId, err);
+      },
     ).catch((err) => fail(conn, d.name, d.reqId, err));
   }
 
