@@ -13,6 +13,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { chat, ROOT, tempDir, type ChatOptions } from './harness.js';
+export { prng } from './prng.js';
 
 const GET_BIN = join(ROOT, 'bin/chat-get.js');
 
@@ -100,17 +101,6 @@ export function seededBytes(n: number, seed: number): Buffer {
   return b;
 }
 
-/** A seeded PRNG in [0, 1) (mulberry32), for reproducible "random" moments. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export interface Drive {
   /** Options for user ann (owner of #ops) against `server`. */

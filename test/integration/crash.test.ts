@@ -26,6 +26,7 @@ import { readJournalDir } from '../../src/journal/reader.js';
 import { listSnapshots } from '../../src/journal/snapshot-file.js';
 import type { Payload } from '../../src/protocol/codec.js';
 import { ROOT, startServer, tempDir, type ServerProcess } from './harness.js';
+import { prng } from './prng.js';
 
 const ROUNDS = 5;
 const BUDGET = 400;
@@ -39,17 +40,6 @@ afterEach(async () => {
   for (const s of running.splice(0)) await s.stop('SIGKILL');
 });
 
-/** mulberry32: a small seeded PRNG, so a failing run can be replayed with CRASH_SEED. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const isNetwork = (err: unknown) => (err as ChatError).code === 'CHAT_ERR_NETWORK';

@@ -26,6 +26,7 @@ import type { ChatError } from '../../src/common/errors.js';
 import type { Payload } from '../../src/protocol/codec.js';
 import { ROOT, startServer, tempDir, type ServerProcess } from './harness.js';
 import { blobFiles, download, tmpFiles } from './drive-helpers.js';
+import { prng } from './prng.js';
 
 const ROUNDS = 10;
 const BUDGET = 60;
@@ -38,16 +39,6 @@ afterEach(async () => {
   for (const s of running.splice(0)) await s.stop('SIGKILL');
 });
 
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

@@ -19,20 +19,10 @@ import { FrameDecoder } from '../../src/protocol/frame.js';
 import { decodeFrame, encodeRequest } from '../../src/protocol/messages.js';
 import { holdSyncs, sleep, useTestServer, type TestServer } from '../unit/server/helpers.js';
 import { blobFiles, bytes, download, refusal, sha, tmpFiles, upload, userConn } from './drive-helpers.js';
+import { prng } from './prng.js';
 
 const start = useTestServer();
 
-/** mulberry32: seeded, so a failing run can be replayed (the seed is in the test name). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const SEED = Number(process.env.DRIVE_SEED ?? Math.floor(Math.random() * 2 ** 31));
 
 interface Answer { ok: boolean; payload: Payload }
