@@ -25,8 +25,8 @@
  *    and the process ends by that signal (a second one ends it at once);
  *  - progress bars (cli-progress, stderr) only on a TTY without --json, --quiet or
  *    --no-progress (SPEC §2).
- * Here: arguments, signals and exit; fetch-run.ts fetches and prints, resume-run.ts
- * is --resume.
+ * Here: arguments (a plain run through fast-args.ts, which spares the yargs import),
+ * signals and exit; fetch-run.ts fetches and prints, resume-run.ts is --resume.
  */
 import { packageVersion } from '../../common/version.js';
 import { ChatError, EXIT, exitCodeFor } from '../../common/errors.js';
@@ -34,6 +34,7 @@ import { checkFileName, checkName, splitFileVersion } from '../../common/names.j
 import { withHint } from '../cli/hints.js';
 import { resolveSettings, single, type Settings } from '../cli/options.js';
 import { progressWanted } from '../drive/progress.js';
+import { fastGetArgs } from './fast-args.js';
 import { fetchAll, hintsFor, isStdoutGone, Link, Printer, stdoutClosed, type GetArgs } from './fetch-run.js';
 import { resumeAll } from './resume-run.js';
 import { planTargets, resolveFiles } from './targets.js';
@@ -60,7 +61,14 @@ async function getFiles(argv: GetArgs, settings: Settings, out: Printer, signal:
     await link.close();
   }
 }
+
+/** The arguments of a run (undefined: --help or --version was answered): the fast path, else yargs. */
 async function parse(args: string[]): Promise<GetArgs | undefined> {
+  return fastGetArgs(args) ?? await parseWithYargs(args);
+}
+
+/** The arguments as yargs reads them (exported for the test that keeps the fast path in step). */
+export async function parseWithYargs(args: string[]): Promise<GetArgs | undefined> {
   const [{ default: yargs }, { withCommonOptions }] = await Promise.all([import('yargs'), import('../cli/options.js')]);
   const parser = withCommonOptions(yargs(args)
     .scriptName('chat-get')
