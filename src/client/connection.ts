@@ -20,7 +20,8 @@ import { ChatError } from '../common/errors.js';
 import { formatHostPort } from '../common/address.js';
 import type { Payload } from '../protocol/codec.js';
 import { PROTOCOL_VERSION, type CommandName } from '../protocol/commands.js';
-import { DEFAULT_MAX_FRAME, FrameDecoder, setFrameReqId } from '../protocol/frame.js';
+import { DEFAULT_MAX_FRAME, FrameDecoder, setFrameReqId, type Frame } from '../protocol/frame.js';
+import { FrameReader } from '../protocol/frame-reader.js';
 import { decodeFrame, encodeRequest, errorFromPayload } from '../protocol/messages.js';
 import { dial, type ConnectOptions } from './dial.js';
 
@@ -41,6 +42,12 @@ interface Pending {
   name: CommandName;
   resolve: (payload: Payload) => void;
   reject: (err: Error) => void;
+}
+
+/** Where frames read by dial's onread go, once the ChatConnection exists. */
+interface FrameSink {
+  onFrames?: (frames: Frame[]) => void;
+  onBadFrame?: (err: ChatError) => void;
 }
 
 /** Server frames may be bigger than what the server accepts from us (listings). */
@@ -64,11 +71,20 @@ export class ChatConnection extends EventEmitter<ConnectionEvents> {
   /** Why the server is closing on us (connection-level ERROR or GOODBYE), if it said. */
   private serverReason: ChatError | undefined;
 
-  private constructor(private readonly socket: net.Socket, address: string) {
+  /**
+   * `reader`: the FrameReader the socket reads into (plain TCP, dial's onread), whose
+   * frames reach this connection through `sink`; without one (TLS) 'data' chunks go
+   * through a FrameDecoder.
+   */
+  private constructor(private readonly socket: net.Socket, address: string, sink?: FrameSink) {
     super();
     this.address = address;
     socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    if (sink) {
+      sink.onFrames = (frames) => this.onFrames(frames);
+      sink.onBadFrame = (err) => this.onBadFrame(err);
+    }
+    else socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', () => { /* 'close' follows and reports the loss */ });
     socket.on('close', () => this.onClose());
   }
@@ -76,8 +92,25 @@ export class ChatConnection extends EventEmitter<ConnectionEvents> {
   /** Connects, retrying briefly, and performs HELLO. */
   static async connect(opts: ConnectOptions): Promise<ChatConnection> {
     const address = formatHostPort(opts);
-    const socket = await dial(opts);
-    const conn = new ChatConnection(socket, address);
+    // Plain TCP reads straight into the FrameReader's buffers (no 'data' chunks to
+    // reassemble); nothing arrives before HELLO is sent, so `sink` is set in time.
+    const reader = opts.tls ? undefined : new FrameReader(INBOUND_MAX_FRAME);
+    const sink: FrameSink = {};
+    const socket = await dial(opts, reader && {
+      buffer: () => reader.nextBuffer(),
+      callback: (n: number) => {
+        let frames: Frame[];
+        try {
+          frames = reader.filled(n);
+        } catch (err) {
+          sink.onBadFrame?.(err as ChatError);
+          return false;
+        }
+        if (frames.length > 0) sink.onFrames?.(frames);
+        return true;
+      },
+    });
+    const conn = new ChatConnection(socket, address, reader && sink);
     // A peer that accepts TCP but never answers (a stopped process, the wrong service)
     // must not hang a script: HELLO has a deadline of its own.
     let silent = false;
@@ -160,9 +193,17 @@ export class ChatConnection extends EventEmitter<ConnectionEvents> {
     try {
       frames = this.decoder.push(chunk);
     } catch (err) {
-      this.lose(`the server sent a bad frame: ${(err as Error).message}`, err as ChatError);
+      this.onBadFrame(err as ChatError);
       return;
     }
+    this.onFrames(frames);
+  }
+
+  private onBadFrame(err: ChatError): void {
+    this.lose(`the server sent a bad frame: ${err.message}`, err);
+  }
+
+  private onFrames(frames: Frame[]): void {
     for (const frame of frames) {
       let msg;
       try {

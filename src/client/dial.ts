@@ -31,11 +31,11 @@ const DEFAULT_RETRY_DELAYS = [100, 300] as const;
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Opens one socket; resolves once it is connected (and the TLS handshake is done). */
-async function openSocket(opts: ConnectOptions): Promise<net.Socket> {
+async function openSocket(opts: ConnectOptions, onread?: net.OnReadOpts): Promise<net.Socket> {
   const timeoutMs = opts.connectTimeoutMs ?? 5000;
   const socket: net.Socket = opts.tls
     ? (await import('node:tls')).connect({ host: opts.host, port: opts.port, ca: opts.ca, servername: net.isIP(opts.host) ? undefined : opts.host })
-    : net.connect({ host: opts.host, port: opts.port });
+    : net.connect({ host: opts.host, port: opts.port, onread });
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       socket.destroy();
@@ -76,15 +76,18 @@ export function permanentFailure(err: unknown, opts: ConnectOptions, address: st
   return undefined;
 }
 
-/** Connects with retries (see the module contract). */
-export async function dial(opts: ConnectOptions): Promise<net.Socket> {
+/**
+ * Connects with retries (see the module contract). `onread` (plain TCP only; TLS
+ * sockets ignore it and emit 'data') makes the socket read into the caller's buffers.
+ */
+export async function dial(opts: ConnectOptions, onread?: net.OnReadOpts): Promise<net.Socket> {
   const address = formatHostPort(opts);
   const delays = opts.retryDelaysMs ?? DEFAULT_RETRY_DELAYS;
   let lastErr: unknown;
   for (let attempt = 0; attempt <= delays.length; attempt++) {
     if (attempt > 0) await sleep(delays[attempt - 1]);
     try {
-      return await openSocket(opts);
+      return await openSocket(opts, onread);
     } catch (err) {
       lastErr = err;
       const permanent = permanentFailure(err, opts, address);
