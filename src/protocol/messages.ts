@@ -64,13 +64,13 @@ export interface TailFrame {
  * straight into `tail` (a view of `frame`) and sends `frame`, so a chunk read from a
  * file reaches the socket without being copied. `payload` holds the other fields.
  */
-function tailFrameOf(code: number, reqId: number, schema: Schema, payload: Payload, tailLength: number): TailFrame {
+function tailFrameOf(code: number, reqId: number, schema: Schema, payload: Payload, tailLength: number, into?: Buffer): TailFrame {
   const last = schema[schema.length - 1];
   if (!last || last[1] !== 'bytes') throw new TypeError('the schema does not end with a bytes field');
   const head = schema.slice(0, -1);
   const headSize = payloadSize(head, payload);
   const size = headSize + 4 + tailLength;
-  const frame = Buffer.allocUnsafe(HEADER_BYTES + size);
+  const frame = into && into.length >= HEADER_BYTES + size ? into.subarray(0, HEADER_BYTES + size) : Buffer.allocUnsafe(HEADER_BYTES + size);
   writeFrameHeader(frame, code, reqId, size);
   const off = writePayload(head, payload, frame, HEADER_BYTES);
   frame.writeUInt32BE(tailLength, off);
@@ -83,11 +83,14 @@ export function encodeRequestTail(name: CommandName, reqId: number, payload: Pay
   return tailFrameOf(s.code, reqId, s.request, payload, tailLength);
 }
 
-/** encodeReply with the last (bytes) field left to fill (see tailFrameOf). */
-export function encodeReplyTail(name: CommandName, reqId: number, payload: Payload, tailLength: number): TailFrame {
+/**
+ * encodeReply with the last (bytes) field left to fill (see tailFrameOf). `into`, when
+ * big enough, is the memory the frame is built in (a reused buffer; frame is a view of it).
+ */
+export function encodeReplyTail(name: CommandName, reqId: number, payload: Payload, tailLength: number, into?: Buffer): TailFrame {
   const s = spec(name);
   if (!s.reply) throw new TypeError(`${name} has no reply`);
-  return tailFrameOf(s.code | REPLY_BIT, reqId, s.reply, payload, tailLength);
+  return tailFrameOf(s.code | REPLY_BIT, reqId, s.reply, payload, tailLength, into);
 }
 
 /**

@@ -54,6 +54,8 @@ function schedule(c: Outbox): void {
 export abstract class Outbox {
   closeReason = 'peer closed';
   private out: Buffer[] = [];
+  /** send()'s onWritten callbacks, by queued Buffer. */
+  private written = new Map<Buffer, () => void>();
   private outBytes = 0;
   private paused = 0;
   /** end() was called: output drains, then FIN; input is ignored. */
@@ -65,9 +67,14 @@ export abstract class Outbox {
 
   abstract get log(): Logger;
 
-  /** Queues an encoded frame; the same Buffer may be queued on many connections. */
-  send(buf: Buffer): void {
+  /**
+   * Queues an encoded frame; the same Buffer may be queued on many connections.
+   * `onWritten` (one connection's frame only) is called once the socket no longer
+   * needs `buf`, so its memory may be reused; never if the frame is dropped unwritten.
+   */
+  send(buf: Buffer, onWritten?: () => void): void {
     if (this.dead || this.socket.writableEnded) return;
+    if (onWritten) this.written.set(buf, onWritten);
     this.out.push(buf);
     this.outBytes += buf.length;
     // The real test is in flush(), on what the peer has left unread; this one only
@@ -96,6 +103,7 @@ export abstract class Outbox {
     if (this.dead || this.socket.writableEnded) {
       this.out = [];
       this.outBytes = 0;
+      this.written.clear();
       return;
     }
     if (this.out.length > 0) {
@@ -103,12 +111,14 @@ export abstract class Outbox {
       const bytes = this.outBytes;
       this.out = [];
       this.outBytes = 0;
-      if (out.length === 1) this.socket.write(out[0]);
-      else if (bytes < WRITEV_BYTES) this.socket.write(Buffer.concat(out, bytes));
-      else {
+      if (out.length === 1) this.socket.write(out[0], this.writeDone(out[0]));
+      else if (bytes < WRITEV_BYTES) {
+        this.socket.write(Buffer.concat(out, bytes));
+        for (const b of out) this.writeDone(b)?.(); // copied: the originals are free
+      } else {
         // Big frames (drive data): one writev, no copy of them into a new Buffer.
         this.socket.cork();
-        for (const b of out) this.socket.write(b);
+        for (const b of out) this.socket.write(b, this.writeDone(b));
         this.socket.uncork();
       }
       const unread = this.socket.writableLength;
@@ -119,6 +129,14 @@ export abstract class Outbox {
       if (unread > this.limits.writeHighWater) this.pause(PAUSE.WRITE);
     }
     if (this.ending) this.socket.end();
+  }
+
+  /** The write callback that hands `buf` back to its owner (send's onWritten), if any. */
+  private writeDone(buf: Buffer): ((err?: Error | null) => void) | undefined {
+    const cb = this.written.get(buf);
+    if (!cb) return undefined;
+    this.written.delete(buf);
+    return (err) => { if (!err) cb(); };
   }
 
   /** Says why (ERROR with reqId 0), then closes once the output is out. */
@@ -165,6 +183,7 @@ export abstract class Outbox {
     this.log.warn({ queuedBytes: queued }, 'slow consumer: output over the limit; dropping connection');
     this.out = [];
     this.outBytes = 0;
+    this.written.clear();
     this.closeReason = 'slow consumer';
     this.ending = true;
     // Its socket buffer is full, so the GOODBYE arrives only if it catches up quickly;

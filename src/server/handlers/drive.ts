@@ -24,6 +24,7 @@ import { ChatError } from '../../common/errors.js';
 import { checkFileName } from '../../common/names.js';
 import { DEFAULT_MAX_FRAME } from '../../protocol/frame.js';
 import { encodePush, encodeReplyTail } from '../../protocol/messages.js';
+import { giveReadBuffer, takeReadBuffer } from '../read-buffers.js';
 import type { FileEntry, FileVersion } from '../../state/types.js';
 import { canRemove, canReplace, fileView, findFile, findVersion, listFilesPage, type FileView } from '../../state/queries.js';
 import { drivePermission, memberGroup, shown } from './drive-rights.js';
@@ -256,8 +257,10 @@ export const driveHandlers: HandlerTable = {
         if (conn.isDead) return NO_REPLY;
         // Removed while this read waited for its turn: as if it had come later.
         const now = find();
-        // The blob is read straight into the reply frame (no copy on the way out).
-        const reply = encodeReplyTail('FILE_READ', reqId, {}, Math.max(0, Math.min(length, now.size - offset)));
+        // The blob is read straight into the reply frame (no copy on the way out), built
+        // in a reused buffer: a fresh 1 MiB per read cost the server ~35% of its CPU in GC.
+        const memory = takeReadBuffer(ctx.limits.maxFrame);
+        const reply = encodeReplyTail('FILE_READ', reqId, {}, Math.max(0, Math.min(length, now.size - offset)), memory);
         await ctx.blobs.readInto(now.sha256, now.size, offset, reply.tail).catch((err: unknown) => {
           if (err instanceof ChatError && err.code === 'CHAT_ERR_INTEGRITY') {
             find(); // removed (and its blob collected) during the read: NOT_FOUND
@@ -265,7 +268,7 @@ export const driveHandlers: HandlerTable = {
           }
           throw err;
         });
-        if (!conn.isDead) conn.send(reply.frame);
+        if (!conn.isDead) conn.send(reply.frame, () => giveReadBuffer(memory));
         return NO_REPLY;
       } finally {
         release();
