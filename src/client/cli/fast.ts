@@ -14,12 +14,12 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { SendArgs } from './handlers/send.js';
 
-const OPTIONS = {
-  group: { type: 'string', short: 'g', multiple: true },
-  to: { type: 'string', multiple: true },
-  all: { type: 'boolean', multiple: true },
-  lines: { type: 'boolean', multiple: true },
-  id: { type: 'string', multiple: true },
+/**
+ * The common options (SPEC §2) for the parseArgs fast paths (this file and
+ * download/fast-args.ts); `multiple` everywhere so a repeated flag is seen and
+ * deferred to yargs' usage error.
+ */
+export const FAST_COMMON_OPTIONS = {
   server: { type: 'string', multiple: true },
   user: { type: 'string', multiple: true },
   'password-file': { type: 'string', multiple: true },
@@ -27,6 +27,15 @@ const OPTIONS = {
   tls: { type: 'boolean', multiple: true },
   ca: { type: 'string', multiple: true },
   quiet: { type: 'boolean', multiple: true },
+} as const satisfies ParseArgsConfig['options'];
+
+const OPTIONS = {
+  group: { type: 'string', short: 'g', multiple: true },
+  to: { type: 'string', multiple: true },
+  all: { type: 'boolean', multiple: true },
+  lines: { type: 'boolean', multiple: true },
+  id: { type: 'string', multiple: true },
+  ...FAST_COMMON_OPTIONS,
 } as const satisfies ParseArgsConfig['options'];
 
 /** The parsed arguments of a plain `chat send`, or undefined to defer to yargs. */

@@ -11,6 +11,7 @@
  * test/unit/client/download-fast-args.test.ts checks both parsers agree.
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { FAST_COMMON_OPTIONS } from '../cli/fast.js';
 import type { GetArgs } from './fetch-run.js';
 
 const OPTIONS = {
@@ -19,13 +20,7 @@ const OPTIONS = {
   restart: { type: 'boolean', multiple: true },
   resume: { type: 'boolean', multiple: true },
   progress: { type: 'boolean', multiple: true },
-  server: { type: 'string', multiple: true },
-  user: { type: 'string', multiple: true },
-  'password-file': { type: 'string', multiple: true },
-  json: { type: 'boolean', multiple: true },
-  tls: { type: 'boolean', multiple: true },
-  ca: { type: 'string', multiple: true },
-  quiet: { type: 'boolean', multiple: true },
+  ...FAST_COMMON_OPTIONS,
 } as const satisfies ParseArgsConfig['options'];
 
 /** The parsed arguments of a plain chat-get run, or undefined to defer to yargs. */
