@@ -37,7 +37,8 @@ import type { ChatConnection } from '../connection.js';
 import { stateDir } from '../cursor-store.js';
 import { fsyncDir, hashFile, hashPrefix, localError } from './local-files.js';
 import { ResumeEntry, type DownloadMeta, type LogState } from './resume-log.js';
-import { Checkpointer, DEFAULT_TUNING, fetchRest, until, type Position, type Tuning } from './transfer.js';
+import { until } from '../../common/abort.js';
+import { Checkpointer, DEFAULT_TUNING, fetchRest, type Position, type Tuning } from './transfer.js';
 
 export { CHUNK, DEFAULT_TUNING, type Tuning } from './transfer.js';
 

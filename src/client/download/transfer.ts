@@ -28,6 +28,7 @@ import { ChatError } from '../../common/errors.js';
 import type { ChatConnection } from '../connection.js';
 import { writeAll, type ResumeEntry } from './resume-log.js';
 import { localError } from './local-files.js';
+import { until } from '../../common/abort.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -256,13 +257,3 @@ export async function fetchRest(conn: ChatConnection, job: FetchJob, p: Position
   writer.check();
 }
 
-/** `p`, or the signal's reason as soon as it is aborted. */
-export function until<T>(signal: AbortSignal | undefined, p: Promise<T>): Promise<T> {
-  if (!signal) return p;
-  signal.throwIfAborted();
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
-  });
-}

@@ -27,6 +27,7 @@ import { ChatError } from '../../common/errors.js';
 import { encodeRequestTail } from '../../protocol/messages.js';
 import type { ChatConnection } from '../connection.js';
 import { fileInfo, type FileInfo } from './types.js';
+import { until } from '../../common/abort.js';
 
 export type { FileInfo } from './types.js';
 
@@ -159,13 +160,3 @@ async function openLocal(path: string): Promise<FileHandle> {
   }
 }
 
-/** `p`, or the signal's reason as soon as it is aborted. */
-function until<T>(signal: AbortSignal | undefined, p: Promise<T>): Promise<T> {
-  if (!signal) return p;
-  signal.throwIfAborted();
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
-  });
-}
