@@ -5,13 +5,12 @@
  * and argument checks that agree with `chat rm`.
  */
 import fs from 'node:fs';
-import net from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeHeader, entryDir, type DownloadMeta } from '../../src/client/download/resume-log.js';
-import { chat, ROOT, startServer, type ChatOptions, type ServerProcess } from './harness.js';
+import { chat, ROOT, startServer, unusedPort, type ChatOptions, type ServerProcess } from './harness.js';
 import {
-  chatGet, fileSha, jsonLines, seededBytes, setUpDrive, sha256, sizeOf, spawnGet, startProxy, until, upload, type GetOptions,
+  chatGet, fileSha, jsonLines, seededBytes, setUpDrive, sha256, sizeOf, spawnGet, startProxy, until, upload, resumeEntries, type GetOptions,
 } from './chat-get-harness.js';
 
 let server: ServerProcess;
@@ -42,29 +41,12 @@ function logEntry(stateDir: string, meta: Omit<DownloadMeta, 'group' | 'latest' 
   fs.writeFileSync(join(entry, 'log'), encodeHeader({ group: 'ops', latest: true, started: Date.now(), ...meta }));
 }
 
-/** A loopback address where nothing listens (a port just closed). */
-async function deadAddress(): Promise<string> {
-  const s = net.createServer();
-  await new Promise<void>((res) => s.listen(0, '127.0.0.1', () => res()));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((res) => s.close(() => res()));
-  return `127.0.0.1:${port}`;
-}
-
-function entries(opts: GetOptions): string[] {
-  try {
-    return fs.readdirSync(join(opts.stateDir, 'downloads'));
-  } catch {
-    return [];
-  }
-}
-
 describe('chat-get --resume', () => {
   it('a server that cannot be reached does not stop the downloads of the other servers', async () => {
     const data = seededBytes(300_000, 21);
     const up = await upload(ann, dir, 'kept.bin', data);
     const { out, opts } = place();
-    const gone = await deadAddress();
+    const gone = `127.0.0.1:${await unusedPort()}`;
     // The gone server's entry is the older one, so it is tried first.
     logEntry(opts.stateDir, { server: gone, name: 'kept.bin', version: 1, size: data.length, sha256: sha256(data), target: join(out, 'elsewhere.bin'), started: 1 });
     logEntry(opts.stateDir, { server: server.address, name: 'kept.bin', version: Number(up.version), size: data.length, sha256: sha256(data), target: join(out, 'kept.bin') });
@@ -77,7 +59,7 @@ describe('chat-get --resume', () => {
     expect(r.stderr).toMatch(new RegExp(`^chat-get: cannot reach ${gone}, where the interrupted download of "kept\\.bin" came from \\(.*\\); `
       + 'it stays in the resume log: run chat-get --resume again once the server is back\n$'));
     expect(r.stderr).not.toContain('--server');
-    expect(entries(opts)).toHaveLength(1); // the gone server's download is kept for later
+    expect(resumeEntries(opts)).toHaveLength(1); // the gone server's download is kept for later
   });
 
   it('a download whose directory was removed since is dropped from the log with a note, and the others go on', async () => {
@@ -95,7 +77,7 @@ describe('chat-get --resume', () => {
       + `its directory is gone (to fetch it again: chat-get -g ops -o DIR/ moved.bin)\n`);
     expect(r.stdout).toBe('saved moved.bin v1 → ./out/moved.bin (4.9 KiB)\n');
     expect(fs.existsSync(gone)).toBe(false); // not made again behind the user's back
-    expect(entries(opts)).toEqual([]);
+    expect(resumeEntries(opts)).toEqual([]);
     expect((await chatGet(opts, ['--resume'])).stderr).toMatch(/^chat-get: nothing to resume/);
   });
 });
@@ -114,7 +96,7 @@ describe('chat-get --resume of files gone from the server', () => {
     expect(r.code).toBe(4);
     expect(r.stderr).toMatch(/^chat-get: file "vanishing\.bin" not found in group "ops" .*; its interrupted download to .*vanishing\.bin is dropped\n$/);
     expect(fs.readdirSync(out)).toEqual([]);
-    expect(entries(opts)).toEqual([]);
+    expect(resumeEntries(opts)).toEqual([]);
     expect(await chatGet(opts, ['--resume'])).toMatchObject({ code: 0, stderr: expect.stringMatching(/^chat-get: nothing to resume/) });
   });
 });
@@ -147,7 +129,7 @@ describe('chat-get --resume --restart', () => {
     });
     expect(jsonLines(r.stdout)).toEqual([expect.objectContaining({ name: 'moving.bin', version: 2, resumedFrom: 0, sha256: sha256(v2) })]);
     expect(fileSha(moving)).toBe(sha256(v2));
-    expect(entries(opts)).toEqual([]);
+    expect(resumeEntries(opts)).toEqual([]);
   });
 
   it('--resume --restart leaves alone a download another chat-get is doing (6, no start over)', async () => {
@@ -220,7 +202,7 @@ describe('chat-get -o and local names', () => {
     expect(fs.readdirSync(out).sort()).toEqual(['afile', 'sub']);
     expect(fs.readdirSync(join(out, 'sub'))).toEqual([]);
     expect(fs.readFileSync(join(out, 'afile'), 'utf8')).toBe('mine');
-    expect(entries(opts)).toEqual([]);
+    expect(resumeEntries(opts)).toEqual([]);
   });
 
   it('awkward names: "." is refused by the server and by chat-get (2); dot and dash names are saved as asked', async () => {
@@ -272,7 +254,7 @@ describe('chat-get arguments', () => {
 
   it('FILE[@VERSION] is checked before connecting, as chat rm checks it: a bad name or version is 2 with the same words', async () => {
     const { opts } = place();
-    const nowhere = { ...opts, server: await deadAddress() };
+    const nowhere = { ...opts, server: `127.0.0.1:${await unusedPort()}` };
     for (const arg of ['../x', 'a/b', '', 'x@1@2', 'x@0', ' x', '*/y']) {
       const got = await chatGet(nowhere, ['-g', 'ops', arg]);
       const rm = await chat(nowhere, ['rm', '-g', 'ops', arg === '' ? '@1' : arg]);

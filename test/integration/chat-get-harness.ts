@@ -210,3 +210,12 @@ export function sizeOf(path: string): number {
     return -1;
   }
 }
+
+/** The resume-log entries in the state dir of `o` (one directory per interrupted download). */
+export function resumeEntries(o: GetOptions): string[] {
+  try {
+    return fs.readdirSync(join(o.stateDir, 'downloads'));
+  } catch {
+    return [];
+  }
+}

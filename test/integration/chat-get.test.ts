@@ -10,7 +10,7 @@ import { entryDir, parseLog } from '../../src/client/download/resume-log.js';
 import { chat, startServer, type ChatOptions, type ServerProcess } from './harness.js';
 import {
   chatGet, chatGetInTerminal, fileSha, jsonLines, seededBytes, setUpDrive, sha256, sizeOf, spawnGet, startProxy, until, upload,
-  type GetOptions, type Proxy,
+  resumeEntries, type GetOptions, type Proxy,
 } from './chat-get-harness.js';
 
 const MiB = 1024 * 1024;
@@ -47,14 +47,6 @@ async function interrupt(opts: GetOptions, args: string[], part: string, bytes: 
   expect(await get.exit).toBe('SIGKILL');
 }
 
-function stateEntries(opts: GetOptions): string[] {
-  try {
-    return fs.readdirSync(join(opts.stateDir, 'downloads'));
-  } catch {
-    return [];
-  }
-}
-
 describe('chat-get', () => {
   it('fetches a file into the current directory, one line per file; --json has the SPEC fields', async () => {
     const data = seededBytes(3 * MiB + 17, 1);
@@ -72,7 +64,7 @@ describe('chat-get', () => {
     expect(Object.keys(line)).toEqual(['group', 'name', 'version', 'size', 'bytes', 'sha256', 'seconds', 'resumedFrom', 'target']);
     expect(line).toMatchObject({ group: 'ops', name: 'report.pdf', version: 1, size: data.length, bytes: data.length, sha256: sha256(data), resumedFrom: 0, target: join(out, 'mine.pdf') });
     expect(fs.readdirSync(out)).toEqual(['mine.pdf']);
-    expect(stateEntries(o2)).toEqual([]);
+    expect(resumeEntries(o2)).toEqual([]);
   });
 
   it('a glob fetches the matching names only; -o FILE with several files is a usage error', async () => {
@@ -110,7 +102,7 @@ describe('chat-get', () => {
       expect(r.stderr).not.toMatch(/secret-plan|report\.pdf|a\.log/);
     }
     expect(fs.readdirSync(out)).toEqual([]);
-    expect(stateEntries(bob)).toEqual([]);
+    expect(resumeEntries(bob)).toEqual([]);
   });
 
   it('a new version uploaded during an interrupted download: the rerun exits 6 explaining; --restart fetches the new one', async () => {
@@ -136,7 +128,7 @@ describe('chat-get', () => {
     expect(restarted.code).toBe(0);
     expect(jsonLines(restarted.stdout)[0]).toMatchObject({ version: 2, resumedFrom: 0, size: v2.length, sha256: sha256(v2) });
     expect(fileSha(target)).toBe(sha256(v2));
-    expect(stateEntries(opts)).toEqual([]);
+    expect(resumeEntries(opts)).toEqual([]);
   });
 
   it('NAME@V goes on with V after a newer version appears', async () => {
@@ -163,7 +155,7 @@ describe('chat-get', () => {
     const d2 = join(out, 'd2');
     await interrupt(opts, ['-g', 'ops', 'x.bin', '-o', `${d1}/`], join(d1, 'x.bin.part'), 2 * MiB);
     await interrupt(opts, ['-g', 'ops', 'y.bin', '-o', `${d2}/`], join(d2, 'y.bin.part'), 2 * MiB);
-    expect(stateEntries(opts)).toHaveLength(2);
+    expect(resumeEntries(opts)).toHaveLength(2);
 
     const only1 = await chatGet(opts, ['--resume', '-o', d1, '--json']);
     expect(only1.code).toBe(0);
@@ -176,7 +168,7 @@ describe('chat-get', () => {
     expect(rest.code).toBe(0);
     expect(jsonLines(rest.stdout).map((l) => [l.name, l.sha256])).toEqual([['y.bin', sha256(y)]]);
     expect(fileSha(join(d2, 'y.bin'))).toBe(sha256(y));
-    expect(stateEntries(opts)).toEqual([]);
+    expect(resumeEntries(opts)).toEqual([]);
 
     const nothing = await chatGet(opts, ['--resume']);
     expect(nothing.code).toBe(0);
@@ -203,7 +195,7 @@ describe('chat-get', () => {
     expect(bad.stderr).toMatch(/^chat-get: resuming .*\nchat-get: "fragile\.bin" v1: the bytes fetched have sha256 [0-9a-f]{12}…, the server says [0-9a-f]{12}…; nothing was saved as .*fragile\.bin and the partial download was discarded \(run again to fetch it from the start\)\n$/);
     expect(fs.existsSync(target)).toBe(false);
     expect(fs.existsSync(`${target}.part`)).toBe(false);
-    expect(stateEntries(opts)).toEqual([]);
+    expect(resumeEntries(opts)).toEqual([]);
 
     const good = await chatGet(opts, args);
     expect(good.code).toBe(0);
