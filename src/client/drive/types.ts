@@ -6,18 +6,10 @@
  * command names it (`chat upload --json`).
  */
 import type { Payload } from '../../protocol/codec.js';
+import type { FileView } from '../../state/queries.js';
 
-/** One stored version of a drive file. */
-export interface FileInfo {
-  name: string;
-  version: number;
-  size: number;
-  /** Lowercase hex. */
-  sha256: string;
-  uploader: string;
-  /** When the version was stored, ms since the epoch (server clock). */
-  ts: number;
-}
+/** One stored version of a drive file: the FILE schema's object, as the server's queries build it. */
+export type FileInfo = FileView;
 
 /** A FILE payload as a FileInfo (copies exactly the SPEC fields). */
 export function fileInfo(p: Payload): FileInfo {
